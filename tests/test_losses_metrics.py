@@ -1,0 +1,55 @@
+import math
+
+import pytest
+import torch
+
+from vtsnn.coding import uwe_encode
+from vtsnn.losses import itbp_loss, stbp_loss
+from vtsnn.metrics import psnr
+
+
+def test_itbp_loss_weights_planes_by_the_decoder():
+    target = torch.zeros(8, 1, 4)
+    msb_wrong = target.clone()
+    msb_wrong[0] = 1
+    lsb_wrong = target.clone()
+    lsb_wrong[7] = 1
+    assert itbp_loss(msb_wrong, target).item() == pytest.approx(128 / 255)
+    assert itbp_loss(lsb_wrong, target).item() == pytest.approx(1 / 255)
+    mpd = itbp_loss(lsb_wrong, target, decoder="mpd").item()
+    weights = [0.8 ** k for k in range(8)]
+    assert mpd == pytest.approx(1.0 / sum(weights))
+    assert itbp_loss(target, target).item() == 0
+
+
+def test_stbp_loss_decodes_before_comparing():
+    clean = torch.tensor([[0.5, 1.0]])
+    exact = uwe_encode(torch.round(clean * 255))
+    assert stbp_loss(exact, clean).item() == pytest.approx(((128 / 255 - 0.5) ** 2) / 2, abs=1e-9)
+    assert stbp_loss(torch.zeros_like(exact), clean).item() == pytest.approx((0.25 + 1) / 2)
+    mpd = stbp_loss(torch.zeros_like(exact), clean, decoder="mpd").item()
+    assert mpd == pytest.approx((0.25 + 1) / 2)  # tanh(0) = 0
+
+
+def test_losses_give_gradients_and_check_shapes():
+    out = torch.rand(8, 2, 1, 4, 4, requires_grad=True)
+    itbp_loss(out, torch.zeros(8, 2, 1, 4, 4)).backward()
+    assert out.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="shapes differ"):
+        itbp_loss(out, torch.zeros(4, 2, 1, 4, 4))
+    with pytest.raises(ValueError, match="shapes differ"):
+        stbp_loss(out, torch.zeros(2, 1, 5, 4))
+
+
+def test_psnr_per_image_and_mean():
+    target = torch.zeros(2, 1, 4, 4)
+    pred = target.clone()
+    pred[0] += 0.1          # MSE 0.01 -> 20 dB
+    pred[1] += 0.01         # MSE 1e-4 -> 40 dB
+    per_image = psnr(pred, target, reduction="none")
+    assert per_image.tolist() == pytest.approx([20.0, 40.0])
+    assert psnr(pred, target).item() == pytest.approx(30.0)      # mean of per-image values
+    assert psnr(pred * 255, target, data_range=255).item() == pytest.approx(30.0)
+    assert math.isinf(psnr(target, target).item())
+    with pytest.raises(ValueError, match="shapes differ"):
+        psnr(pred, target[:1])

@@ -1,0 +1,112 @@
+import math
+
+import pytest
+import torch
+
+from vtsnn.neurons import IF, LIF, HeavisideATan, atan_surrogate, make_neuron, reference_multistep
+
+
+@pytest.mark.parametrize("u", [-1.0, -0.3, 0.0, 0.1, 0.5, 2.0])
+def test_surrogate_gradient_matches_the_formula(u):
+    x = torch.tensor(u, requires_grad=True)
+    HeavisideATan.apply(x).backward()
+    assert x.grad.item() == pytest.approx(1.0 / (1.0 + (math.pi * u) ** 2), rel=1e-6)
+
+
+@pytest.mark.parametrize("temporal_grad", [False, True])
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_neuron_surrogate_gradient_through_the_module(temporal_grad, backend):
+    # A single step: d s / d x = surrogate(x - V_th) whatever the temporal mode.
+    x = torch.tensor([[0.2, 0.9, 1.0, 1.7]], requires_grad=True)
+    IF(v_threshold=1.0, temporal_grad=temporal_grad, backend=backend)(x).sum().backward()
+    expected = 1.0 / (1.0 + (math.pi * (x.detach() - 1.0)) ** 2)
+    assert torch.allclose(x.grad, expected)
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_soft_and_hard_reset_hand_worked(backend):
+    x = torch.tensor([0.6, 0.6, 0.6, 1.5, 0.2]).view(5, 1)
+    # soft: v = .6, 1.2 -> fire, .2 ; .8 ; 2.3 -> fire, 1.3 ; 1.5 -> fire, .5
+    soft = IF(v_threshold=1.0, backend=backend)(x).view(-1).tolist()
+    assert soft == [0, 1, 0, 1, 1]
+    # hard (to 0): v = .6, 1.2 -> fire, 0 ; .6 ; 2.1 -> fire, 0 ; .2
+    hard = IF(v_threshold=1.0, v_reset=0.0, backend=backend)(x).view(-1).tolist()
+    assert hard == [0, 1, 0, 1, 0]
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_lif_leaks(backend):
+    # v <- v + (x - v) / tau with tau = 2: constant input 1.5 charges .75, 1.125 -> fire
+    x = torch.full((3, 1), 1.5)
+    assert LIF(tau=2.0, backend=backend)(x).view(-1).tolist() == [0, 1, 0]
+    # the same input on an IF neuron fires at once
+    assert IF(backend=backend)(x).view(-1).tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_detached_membrane_blocks_gradient_through_time(backend):
+    x = torch.full((4, 3), 0.4, requires_grad=True)
+    out = IF(v_threshold=1.0, temporal_grad=False, backend=backend)(x)
+    (grad_first,) = torch.autograd.grad(out[-1].sum(), x)
+    assert torch.count_nonzero(grad_first[0]) == 0          # exactly zero, not small
+    assert torch.count_nonzero(grad_first[-1]) == 3
+
+    x2 = x.detach().clone().requires_grad_(True)
+    out2 = IF(v_threshold=1.0, temporal_grad=True, backend=backend)(x2)
+    (grad_through_time,) = torch.autograd.grad(out2[-1].sum(), x2)
+    assert grad_through_time[0].abs().min() > 0
+
+
+@pytest.mark.parametrize("kind", ["if", "lif"])
+@pytest.mark.parametrize("temporal_grad", [False, True])
+@pytest.mark.parametrize("v_reset", [None, 0.0, -0.2])
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_fused_kernel_matches_reference_spikes_and_gradients(kind, temporal_grad, v_reset, detach_reset):
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.randn(8, 4, 3, 5, 5, generator=generator, dtype=torch.float64) * 0.8 + 0.4)
+    grad_out = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+    results = []
+    for backend in ("fused", "reference"):
+        xi = x.clone().requires_grad_(True)
+        neuron = make_neuron(kind, v_threshold=1.0, v_reset=v_reset, temporal_grad=temporal_grad,
+                             detach_reset=detach_reset, backend=backend)
+        spikes = neuron(xi)
+        (spikes * grad_out).sum().backward()
+        results.append((spikes.detach(), xi.grad))
+    (fused_spikes, fused_grad), (ref_spikes, ref_grad) = results
+    assert torch.equal(fused_spikes, ref_spikes)
+    assert fused_spikes.sum() > 0 and fused_spikes.sum() < fused_spikes.numel()
+    torch.testing.assert_close(fused_grad, ref_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_itbp_gradient_is_bit_identical_in_float32():
+    x = torch.randn(8, 2, 16, 7, 7, generator=torch.Generator().manual_seed(1)) + 0.5
+    grads = []
+    for backend in ("fused", "reference"):
+        xi = x.clone().requires_grad_(True)
+        IF(backend=backend)(xi).sum().backward()
+        grads.append(xi.grad)
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_state_does_not_leak_between_calls():
+    neuron = IF()
+    x = torch.full((3, 2), 0.7)
+    first = neuron(x)
+    assert torch.equal(neuron(x), first)
+
+
+def test_input_validation():
+    with pytest.raises(ValueError, match="time-first"):
+        IF()(torch.zeros(3))
+    with pytest.raises(ValueError, match="tau"):
+        LIF(tau=0.5)
+    with pytest.raises(ValueError, match="v_threshold"):
+        IF(v_threshold=0)
+    with pytest.raises(ValueError, match="unknown neuron"):
+        make_neuron("izhikevich")
+
+
+def test_surrogate_function_values():
+    assert atan_surrogate(torch.tensor(0.0)).item() == 1.0
+    assert atan_surrogate(torch.tensor(1.0)).item() == pytest.approx(1 / (1 + math.pi ** 2))
