@@ -26,6 +26,7 @@ Each forward call starts from a fresh membrane, so state never leaks between bat
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
@@ -88,26 +89,100 @@ def reference_multistep(x: torch.Tensor, v_threshold: float = 1.0, v_reset: floa
     return torch.stack(spikes)
 
 
-@torch.no_grad()
-def _run_forward(x, v_threshold, v_reset, leak, gain, rest, keep_membrane):
-    """One pass over ``T`` in float32 state; returns spikes and the charged membrane ``h``."""
-    state_dtype = torch.float32 if x.dtype in (torch.bfloat16, torch.float16) else x.dtype
-    v = _initial_membrane(x[0], v_reset).to(state_dtype)
-    spikes = torch.empty_like(x)
-    membranes = torch.empty(x.shape, dtype=state_dtype, device=x.device) if keep_membrane else None
+def _charge_and_fire(x, v_threshold: float, v_reset, leak: float, gain: float, rest: float, keep: str):
+    """The whole neuron over ``x = [T, N]`` in one function, so it can be compiled into one loop.
+
+    ``keep`` says what backward needs besides the spikes: ``"none"`` (inference),
+    ``"slope"`` (ITBP: the surrogate slope times the input gain, so backward is one
+    multiply) or ``"membrane"`` (BPTT: the charged membrane ``h`` in float32).
+    The state is float32 for bfloat16/float16 input, so only the input is rounded.
+    """
+    state = torch.float32 if x.dtype in (torch.bfloat16, torch.float16) else x.dtype
+    v = torch.full_like(x[0], 0.0 if v_reset is None else v_reset, dtype=state)
+    spikes, kept = [], []
     for t in range(x.shape[0]):
-        h = v.mul_(leak).add_(x[t], alpha=gain) if leak != 1.0 else v.add_(x[t])
+        h = v + x[t].to(state) if (leak == 1.0 and gain == 1.0) else v * leak + x[t].to(state) * gain
         if rest:
-            h.add_(rest)
-        fired = h >= v_threshold
-        spikes[t] = fired
-        if membranes is not None:
-            membranes[t] = h
+            h = h + rest
+        u = h - v_threshold
+        fired = u >= 0
+        spikes.append(fired.to(x.dtype))
+        if keep == "slope":
+            kept.append((atan_surrogate(u) * gain).to(x.dtype))
+        elif keep == "membrane":
+            kept.append(h)
+        v = h - v_threshold * fired.to(state) if v_reset is None else torch.where(fired, v_reset, h)
+    return torch.stack(spikes), (torch.stack(kept) if kept else None)
+
+
+def _through_time_backward(grad_spikes, spikes, membranes, v_threshold: float, v_reset, leak: float,
+                           gain: float, detach_reset: bool):
+    """BPTT of :func:`_charge_and_fire`, derived by hand: one reverse pass over ``T``."""
+    grad_v = torch.zeros_like(membranes[0])  # dL/dv_t arriving from step t+1
+    grads = []
+    for t in range(grad_spikes.shape[0] - 1, -1, -1):
+        slope = atan_surrogate(membranes[t] - v_threshold)
+        # dv_t/dh_t: the direct path plus, unless detached, the path through s_t.
         if v_reset is None:
-            v = h.sub_(fired.to(state_dtype), alpha=v_threshold)
+            dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * slope
         else:
-            v = h.masked_fill_(fired, float(v_reset))
-    return spikes, membranes
+            dv_dh = 1.0 - spikes[t].to(membranes.dtype)
+            if not detach_reset:
+                dv_dh = dv_dh + (v_reset - membranes[t]) * slope
+        grad_h = grad_spikes[t].to(membranes.dtype) * slope + grad_v * dv_dh
+        grads.append((grad_h * gain).to(grad_spikes.dtype))
+        grad_v = grad_h * leak
+    return torch.stack(grads[::-1])
+
+
+class _Kernels:
+    """Eager or ``torch.compile``-d versions of the two kernels above.
+
+    Compiled, each becomes a single vectorized loop that reads the input once (Inductor
+    on CPU, Triton on CUDA): about 10x faster than eager PyTorch, which makes one pass
+    over memory per operation and time step. The result is bit-identical in float32.
+    Set ``VTSNN_COMPILE=0`` (or call :func:`use_compiled_kernels`) to stay eager.
+    """
+
+    def __init__(self):
+        self.compiled = os.environ.get("VTSNN_COMPILE", "1") != "0"
+        self._cache = {}
+
+    def get(self, function):
+        if not self.compiled:
+            return function
+        if function not in self._cache:
+            # dynamic=True: one kernel for every layer's size instead of one per shape.
+            self._cache[function] = torch.compile(function, dynamic=True)
+        return self._cache[function]
+
+
+KERNELS = _Kernels()
+
+
+def use_compiled_kernels(enabled: bool) -> None:
+    """Switch the fused neurons between compiled and eager kernels (same results)."""
+    KERNELS.compiled = bool(enabled)
+
+
+def _time_by_elements(x: torch.Tensor):
+    """View ``[T, ...]`` as ``[T, N]`` in memory order (no copy for channels-last maps too).
+
+    Returns the view and a function that puts a ``[T, N]`` result back into ``x``'s shape
+    and strides.
+    """
+    order = sorted(range(1, x.dim()), key=lambda d: -x.stride(d))
+    permuted = x.permute(0, *order)
+    if not permuted.is_contiguous():
+        permuted = permuted.contiguous()
+    inverse = [0] * x.dim()
+    for position, dim in enumerate([0, *order]):
+        inverse[dim] = position
+
+    def restore(flat: torch.Tensor) -> torch.Tensor:
+        return flat.view(permuted.shape).permute(*inverse)
+
+    return permuted.view(x.shape[0], -1), restore
 
 
 class _SpatialOnlyNeuron(torch.autograd.Function):
@@ -115,10 +190,7 @@ class _SpatialOnlyNeuron(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, v_threshold, v_reset, leak, gain, rest):
-        spikes, membranes = _run_forward(x, v_threshold, v_reset, leak, gain, rest, keep_membrane=True)
-        # Save the surrogate slope itself (times the input gain): backward is then a
-        # single multiply, and h is not needed any more.
-        slope = atan_surrogate(membranes.sub_(v_threshold)).mul_(gain).to(x.dtype)
+        spikes, slope = KERNELS.get(_charge_and_fire)(x, v_threshold, v_reset, leak, gain, rest, "slope")
         ctx.save_for_backward(slope)
         return spikes
 
@@ -133,7 +205,7 @@ class _ThroughTimeNeuron(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, v_threshold, v_reset, leak, gain, rest, detach_reset):
-        spikes, membranes = _run_forward(x, v_threshold, v_reset, leak, gain, rest, keep_membrane=True)
+        spikes, membranes = KERNELS.get(_charge_and_fire)(x, v_threshold, v_reset, leak, gain, rest, "membrane")
         ctx.save_for_backward(spikes, membranes)
         ctx.constants = (v_threshold, v_reset, leak, gain, detach_reset)
         return spikes
@@ -141,23 +213,7 @@ class _ThroughTimeNeuron(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes):
         spikes, membranes = ctx.saved_tensors
-        v_threshold, v_reset, leak, gain, detach_reset = ctx.constants
-        grad_x = torch.empty_like(grad_spikes)
-        grad_v = torch.zeros_like(membranes[0])  # dL/dv_t flowing back from step t+1
-        for t in range(grad_spikes.shape[0] - 1, -1, -1):
-            u = membranes[t] - v_threshold
-            slope = atan_surrogate(u)
-            s = spikes[t].to(membranes.dtype)
-            # dv_t/dh_t: the direct path plus, unless detached, the path through s_t.
-            if v_reset is None:
-                dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * slope
-            else:
-                dv_dh = 1.0 - s
-                if not detach_reset:
-                    dv_dh = dv_dh + (float(v_reset) - membranes[t]) * slope
-            grad_h = grad_spikes[t].to(membranes.dtype) * slope + grad_v * dv_dh
-            grad_x[t] = grad_h * gain
-            grad_v = grad_h * leak
+        grad_x = KERNELS.get(_through_time_backward)(grad_spikes.contiguous(), spikes, membranes, *ctx.constants)
         return grad_x, None, None, None, None, None, None
 
 
@@ -197,10 +253,16 @@ class IF(nn.Module):
                                        self.temporal_grad, self.detach_reset)
         leak, gain = _dynamics(self.tau)
         rest = 0.0 if (self.tau is None or self.v_reset is None) else self.v_reset / self.tau
-        if self.temporal_grad:
-            return _ThroughTimeNeuron.apply(x, self.v_threshold, self.v_reset, leak, gain, rest,
-                                            self.detach_reset)
-        return _SpatialOnlyNeuron.apply(x, self.v_threshold, self.v_reset, leak, gain, rest)
+        flat, restore = _time_by_elements(x)
+        if not (torch.is_grad_enabled() and x.requires_grad):
+            # Inference: no surrogate slopes or membranes to keep for a backward pass.
+            spikes, _ = KERNELS.get(_charge_and_fire)(flat, self.v_threshold, self.v_reset, leak, gain, rest, "none")
+        elif self.temporal_grad:
+            spikes = _ThroughTimeNeuron.apply(flat, self.v_threshold, self.v_reset, leak, gain, rest,
+                                              self.detach_reset)
+        else:
+            spikes = _SpatialOnlyNeuron.apply(flat, self.v_threshold, self.v_reset, leak, gain, rest)
+        return restore(spikes)
 
     def extra_repr(self) -> str:
         tau = "" if self.tau is None else f"tau={self.tau}, "
