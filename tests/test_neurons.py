@@ -3,7 +3,16 @@ import math
 import pytest
 import torch
 
-from vtsnn.neurons import IF, LIF, HeavisideATan, atan_surrogate, make_neuron, reference_multistep
+from vtsnn.neurons import (IF, LIF, HeavisideATan, atan_surrogate, make_neuron, reference_multistep,
+                           use_compiled_kernels)
+
+
+@pytest.fixture(params=[True, False], ids=["compiled", "eager"])
+def kernels(request):
+    """Run a test with the torch.compile-d kernels and with the same functions eager."""
+    use_compiled_kernels(request.param)
+    yield request.param
+    use_compiled_kernels(True)
 
 
 @pytest.mark.parametrize("u", [-1.0, -0.3, 0.0, 0.1, 0.5, 2.0])
@@ -24,7 +33,7 @@ def test_neuron_surrogate_gradient_through_the_module(temporal_grad, backend):
 
 
 @pytest.mark.parametrize("backend", ["fused", "reference"])
-def test_soft_and_hard_reset_hand_worked(backend):
+def test_soft_and_hard_reset_hand_worked(backend, kernels):
     x = torch.tensor([0.6, 0.6, 0.6, 1.5, 0.2]).view(5, 1)
     # soft: v = .6, 1.2 -> fire, .2 ; .8 ; 2.3 -> fire, 1.3 ; 1.5 -> fire, .5
     soft = IF(v_threshold=1.0, backend=backend)(x).view(-1).tolist()
@@ -61,7 +70,7 @@ def test_detached_membrane_blocks_gradient_through_time(backend):
 @pytest.mark.parametrize("temporal_grad", [False, True])
 @pytest.mark.parametrize("v_reset", [None, 0.0, -0.2])
 @pytest.mark.parametrize("detach_reset", [False, True])
-def test_fused_kernel_matches_reference_spikes_and_gradients(kind, temporal_grad, v_reset, detach_reset):
+def test_fused_kernel_matches_reference_spikes_and_gradients(kind, temporal_grad, v_reset, detach_reset, kernels):
     generator = torch.Generator().manual_seed(0)
     x = (torch.randn(8, 4, 3, 5, 5, generator=generator, dtype=torch.float64) * 0.8 + 0.4)
     grad_out = torch.randn(x.shape, generator=generator, dtype=torch.float64)
@@ -79,7 +88,7 @@ def test_fused_kernel_matches_reference_spikes_and_gradients(kind, temporal_grad
     torch.testing.assert_close(fused_grad, ref_grad, rtol=1e-10, atol=1e-12)
 
 
-def test_itbp_gradient_is_bit_identical_in_float32():
+def test_itbp_gradient_is_bit_identical_in_float32(kernels):
     x = torch.randn(8, 2, 16, 7, 7, generator=torch.Generator().manual_seed(1)) + 0.5
     grads = []
     for backend in ("fused", "reference"):
@@ -110,3 +119,20 @@ def test_input_validation():
 def test_surrogate_function_values():
     assert atan_surrogate(torch.tensor(0.0)).item() == 1.0
     assert atan_surrogate(torch.tensor(1.0)).item() == pytest.approx(1 / (1 + math.pi ** 2))
+
+
+def test_bf16_input_keeps_float32_state_and_exact_spikes(kernels):
+    # Inputs exactly representable in bf16: the spikes must equal the float32 run's.
+    x = (torch.randint(-4, 12, (8, 2, 3, 4, 4), generator=torch.Generator().manual_seed(2)) / 8.0)
+    spikes32 = IF()(x)
+    spikes16 = IF()(x.bfloat16())
+    assert spikes16.dtype == torch.bfloat16
+    assert torch.equal(spikes16.float(), spikes32)
+
+
+def test_channels_last_layout_is_kept_and_gives_the_same_spikes(kernels):
+    x = torch.randn(16, 3, 5, 6).to(memory_format=torch.channels_last) + 0.5
+    time_first = x.unflatten(0, (4, 4))
+    out = IF()(time_first)
+    assert out.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, IF()(time_first.contiguous()))

@@ -1,0 +1,176 @@
+"""Training and inference throughput of U-VTSNN, against a plain per-time-step baseline.
+
+Run from the repository root:
+
+    python benchmarks/throughput.py            # a table
+    python benchmarks/throughput.py --json     # one JSON object
+
+Every mode trains the same network (U-VTSNN, IF, T=8, 28x28, batch 50) with one step =
+forward + backward + Adam. The baseline is written the way SNN code usually is (and
+the authors' clock-driven style): the whole network is called once per time step,
+with stateful neurons recorded by autograd step by step, in float32. Modes run
+interleaved in rounds and each reports its best round, so that the CPU's thermal
+throttling, which sets in after minutes of load, hits all modes alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from vtsnn.coding import uwe_encode
+from vtsnn.losses import itbp_loss, stbp_loss
+from vtsnn.models import UVTSNN
+from vtsnn.neurons import HeavisideATan
+
+
+class PerStepIF(torch.nn.Module):
+    """Clock-driven IF neuron: one call per time step, state kept between calls."""
+
+    def __init__(self, v_threshold: float):
+        super().__init__()
+        self.v_threshold = v_threshold
+        self.v = None
+
+    def forward(self, x):
+        self.v = x if self.v is None else self.v + x
+        spike = HeavisideATan.apply(self.v - self.v_threshold)
+        self.v = self.v - self.v_threshold * spike
+        return spike
+
+
+class PerStepUNet(torch.nn.Module):
+    """The U-VTSNN wiring (sharing a :class:`UVTSNN`'s weights), called once per time step."""
+
+    def __init__(self, model: UVTSNN):
+        super().__init__()
+        self.model = model
+        self.neurons = torch.nn.ModuleList(
+            PerStepIF(m.v_threshold) for m in model.modules() if hasattr(m, "v_threshold"))
+
+    def forward(self, spikes):
+        for neuron in self.neurons:
+            neuron.v = None  # a new batch starts from rest
+        return torch.stack([self.step(x_t) for x_t in spikes])
+
+    def step(self, x):
+        neurons = iter(self.neurons)
+        skips = []
+        for level, (conv_a, _, conv_b, _) in enumerate(self.model.encoders):
+            if level:
+                x = torch.nn.functional.max_pool2d(x, 2)
+            x = next(neurons)(conv_b(next(neurons)(conv_a(x))))
+            skips.append(x)
+        for (up, _, conv_a, _, conv_b, _), skip in zip(self.model.decoders, reversed(skips[:-1])):
+            x = torch.cat([skip, next(neurons)(up(x))], dim=1)
+            x = next(neurons)(conv_b(next(neurons)(conv_a(x))))
+        return next(neurons)(self.model.head(x))
+
+
+def make_batch(batch: int, size: int, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    noisy = torch.randint(0, 256, (batch, 1, size, size), generator=generator)
+    clean = torch.randint(0, 256, (batch, 1, size, size), generator=generator)
+    return uwe_encode(noisy), uwe_encode(clean), clean.float() / 255
+
+
+def build_mode(name: str, spec: dict, batch: int, size: int):
+    """Return a zero-argument function that runs one training (or inference) step."""
+    torch.manual_seed(0)
+    model = UVTSNN(temporal_grad=spec.get("temporal_grad", False))
+    with torch.no_grad():  # a trained-like firing regime, so kernels see real spike traffic
+        for p in model.parameters():
+            p.mul_(2.6)
+    bf16 = spec.get("precision") == "bf16"
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
+    network = PerStepUNet(model) if spec.get("baseline") else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    inputs, targets, clean = make_batch(batch, size)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+    if spec["kind"] == "infer":
+        def step():
+            with torch.inference_mode(), autocast:
+                network(inputs)
+        return step
+
+    def step():
+        with autocast:
+            out = network(inputs)
+        loss = stbp_loss(out, clean) if spec["kind"] == "stbp" else itbp_loss(out, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+MODES = {
+    # the mode the shipped models use: bit-plane loss, gradients through time, bf16
+    "train": dict(kind="itbp", temporal_grad=True, precision="bf16"),
+    "infer": dict(kind="infer", precision="bf16"),
+    "train_itbp_detached": dict(kind="itbp", temporal_grad=False, precision="bf16"),
+    "train_stbp": dict(kind="stbp", temporal_grad=True, precision="bf16"),
+    "train_fp32": dict(kind="itbp", temporal_grad=True, precision="fp32"),
+    "train_itbp_detached_fp32": dict(kind="itbp", temporal_grad=False, precision="fp32"),
+    "infer_fp32": dict(kind="infer", precision="fp32"),
+    "baseline_train": dict(kind="itbp", baseline=True),
+    "baseline_infer": dict(kind="infer", baseline=True),
+}
+
+
+def measure(modes: dict, batch: int, size: int, rounds: int, steps: int) -> dict:
+    runners = {name: build_mode(name, spec, batch, size) for name, spec in modes.items()}
+    for run in runners.values():  # warm-up: compilation, allocator, oneDNN kernels
+        run()
+        run()
+    best = {name: 0.0 for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                run()
+            best[name] = max(best[name], batch * steps / (time.perf_counter() - started))
+    return best
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="steps per mode per round")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of: " + ",".join(MODES))
+    args = parser.parse_args(argv)
+    chosen = {name: MODES[name] for name in args.modes.split(",")}
+    rates = measure(chosen, args.batch, args.size, args.rounds, args.steps)
+    result = {f"{name}_img_s": round(rate, 1) for name, rate in rates.items()}
+    if "baseline_train" in rates:
+        result.update({f"{n}_vs_baseline": round(r / rates["baseline_train"], 2)
+                       for n, r in rates.items() if n.startswith("train")})
+    if "baseline_infer" in rates:
+        result.update({f"{n}_vs_baseline": round(r / rates["baseline_infer"], 2)
+                       for n, r in rates.items() if n.startswith("infer")})
+    result.update({"cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                   "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                   "batch": args.batch, "size": args.size, "time_steps": 8})
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"U-VTSNN, IF, T=8, batch {args.batch}, {args.size}x{args.size}, "
+              f"{os.cpu_count()} cores, torch {torch.__version__}")
+        for name, rate in rates.items():
+            base = rates.get("baseline_infer" if name.startswith(("infer", "baseline_infer")) else "baseline_train")
+            ratio = f"{rate / base:6.2f}x baseline" if base else ""
+            print(f"  {name:28s} {rate:8.1f} img/s  {ratio}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Training loop: runs, logs, checkpoints, exact resume, strict loading."""
+
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from vtsnn import data as data_module
+from vtsnn import train as train_module
+from vtsnn.checkpoint import CheckpointError
+from vtsnn.train import TrainConfig, build_model, load_trained, train
+
+
+def write_idx(path, array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture()
+def tiny_mnist(tmp_path, monkeypatch):
+    """A 64-image fake MNIST (blobs on black) in MNIST's file layout; checksums skipped."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for split, count in (("train", 64), ("t10k", 16)):
+        images = np.zeros((count, 28, 28), np.uint8)
+        for image in images:
+            y, x = rng.integers(4, 20, 2)
+            image[y:y + 8, x:x + 6] = rng.integers(150, 256)
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, count))
+    monkeypatch.setattr(data_module, "CHECKSUMS", {})
+    return tmp_path / "data"
+
+
+def tiny_config(**overrides):
+    settings = dict(channels=(4, 8), batch_size=16, epochs=2, init="spiking", temporal_grad=True,
+                    lr_schedule="cosine", log_every=1)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def weights_of(run_dir):
+    model, _ = load_trained(run_dir)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_training_logs_evaluates_and_checkpoints(tiny_mnist, tmp_path):
+    record = train(tiny_config(), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    assert record["epoch"] == 2 and record["images"] == 128
+    assert record["noisy_psnr"] < 25 and np.isfinite(record["psnr"])
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log if r["kind"] == "eval"] == [1, 2]
+    assert sum(r["kind"] == "train" for r in log) == 8          # 4 steps per epoch, logged each step
+    latest = json.loads((tmp_path / "run" / "latest.json").read_text())
+    assert latest["checkpoint"] == "epoch-0002"
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name.startswith("epoch")) == ["epoch-0002"]
+
+
+def test_training_changes_the_weights_and_is_deterministic(tiny_mnist, tmp_path):
+    config = tiny_config(epochs=1)
+    train(config, tmp_path / "a", progress=False, data_dir=tiny_mnist)
+    train(config, tmp_path / "b", progress=False, data_dir=tiny_mnist)
+    a, b = weights_of(tmp_path / "a"), weights_of(tmp_path / "b")
+    torch.manual_seed(config.seed)
+    initial = build_model(config).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], initial[k]) for k in a)
+
+
+def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch):
+    config = tiny_config(epochs=3)
+    train(config, tmp_path / "whole", progress=False, data_dir=tiny_mnist)
+
+    calls = {"n": 0}
+    real_add_noise = train_module.add_noise
+
+    def interrupting_add_noise(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:      # in the middle of epoch 2 (4 batches per epoch)
+            raise KeyboardInterrupt
+        return real_add_noise(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "add_noise", interrupting_add_noise)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "split", progress=False, data_dir=tiny_mnist)
+    monkeypatch.setattr(train_module, "add_noise", real_add_noise)
+    assert json.loads((tmp_path / "split" / "latest.json").read_text())["epoch"] == 1
+    train(config, tmp_path / "split", resume=True, progress=False, data_dir=tiny_mnist)
+
+    whole, split = weights_of(tmp_path / "whole"), weights_of(tmp_path / "split")
+    assert all(torch.equal(whole[k], split[k]) for k in whole)
+
+
+def test_existing_run_needs_resume_and_the_same_configuration(tiny_mnist, tmp_path):
+    train(tiny_config(epochs=1), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train(tiny_config(epochs=1), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    with pytest.raises(CheckpointError, match="different configuration"):
+        train(tiny_config(epochs=2, noise=0.4), tmp_path / "run", resume=True, progress=False, data_dir=tiny_mnist)
+
+
+def test_loading_refuses_a_checkpoint_from_another_configuration(tiny_mnist, tmp_path):
+    train(tiny_config(epochs=1), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    folder = train_module.latest_checkpoint(tmp_path / "run")
+    with pytest.raises(CheckpointError, match="different configuration"):
+        load_trained(folder, expect={"noise": 0.8})
+    config = json.loads((folder / "config.json").read_text())
+    config["channels"] = [8, 16]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_trained(folder)
+
+
+@pytest.mark.parametrize("training, overrides", [("stbp", {}), ("ann", {}), ("itbp", {"temporal_grad": False}),
+                                                  ("itbp", {"encoder": "ttfs", "decoder": "mpd"})])
+def test_every_method_trains(tiny_mnist, tmp_path, training, overrides):
+    config = tiny_config(training=training, epochs=1, **{"temporal_grad": None, **overrides})
+    record = train(config, tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    assert np.isfinite(record["psnr"])
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="training must be"):
+        TrainConfig(training="backprop")
+    with pytest.raises(ValueError, match="mse loss"):
+        TrainConfig(training="itbp", loss="mse")
+    assert TrainConfig(training="stbp").temporal_grad is True
+    assert TrainConfig(training="itbp").temporal_grad is False
+    assert TrainConfig(training="itbp", temporal_grad=True).loss == "bitplane"
+    assert TrainConfig.from_dict(TrainConfig(channels=(4, 8)).to_dict()) == TrainConfig(channels=(4, 8))
