@@ -3,11 +3,15 @@
 import pytest
 import torch
 
+from vtsnn import circuits as circuits_module
 from vtsnn.circuits import (
     DAC, DAC_KINDS, SARADC, adc_dnl_inl, adc_offset_gain_errors, adc_transition_levels, circuit_decode,
-    circuit_encode, dac_dnl_inl, enob, make_circuits, missing_codes, plot_sweep, sweep,
+    circuit_encode, dac_dnl_inl, denoise_with_circuits, end_to_end_sweep, enob, make_circuits, missing_codes,
+    parameter_axis_value, plot_end_to_end, plot_sweep, sweep,
 )
 from vtsnn.coding import uwd_decode, uwe_encode
+from vtsnn.metrics import psnr
+from vtsnn.train import TrainConfig, build_model, denoise_images
 
 
 def all_codes(bits):
@@ -279,3 +283,111 @@ def test_circuit_encode_refuses_what_uwe_encode_refuses():
         circuit_encode(torch.tensor([256]), SARADC(8))
     with pytest.raises(ValueError, match="fractional"):
         circuit_encode(torch.tensor([1.5]), SARADC(8))
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def firing_tiny_denoiser(**overrides):
+    """A tiny U-VTSNN whose output neurons fire (positive head weights).
+
+    Freshly initialized, the tiny model's output never reaches threshold; an all-zero
+    output decodes to 0 through any DAC and would hide the DAC's errors.
+    """
+    config = TrainConfig(**{"channels": (4, 8), "init": "spiking", **overrides})
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    with torch.no_grad():
+        model.head.weight.abs_().mul_(3.0)
+    return model, config
+
+
+def tiny_test_set(count=6, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    clean = torch.randint(0, 256, (count, 1, 8, 8), generator=generator).to(torch.uint8)
+    noise = torch.randint(-40, 41, clean.shape, generator=generator)
+    return clean, (clean.to(torch.int64) + noise).clamp(0, 255).to(torch.uint8)
+
+
+@pytest.mark.parametrize("kind", DAC_KINDS)
+def test_ideal_circuits_denoise_exactly_like_the_ideal_codec(kind):
+    model, config = firing_tiny_denoiser()
+    _, noisy = tiny_test_set()
+    adc, dac = make_circuits(8, kind, seed=5)
+    with_circuits = denoise_with_circuits(model, config, noisy, adc, dac, batch_size=4)
+    assert torch.equal(with_circuits, denoise_images(model, noisy, config, batch_size=4))
+    assert 0 < with_circuits.mean() < 1                      # the output really spikes
+
+
+def test_end_to_end_sweep_records():
+    model, config = firing_tiny_denoiser()
+    clean, noisy = tiny_test_set()
+    ideal_chip, mismatched = end_to_end_sweep(model, config, clean, noisy, "mismatch", [0.0, 0.2], kind="r2r",
+                                              seeds=(0, 1), comparator_offset=0.0)
+    assert ideal_chip["psnr_per_seed"] == [ideal_chip["psnr_ideal"]] * 2 and ideal_chip["psnr_std"] == 0.0
+    assert ideal_chip["psnr_ideal"] == psnr(denoise_images(model, noisy, config), clean.float() / 255).item()
+    assert mismatched["psnr_mean"] != mismatched["psnr_ideal"] and mismatched["psnr_std"] > 0
+    assert mismatched["parameter"] == "mismatch" and mismatched["value"] == 0.2 and mismatched["kind"] == "r2r"
+    assert mismatched["seeds"] == [0, 1] and mismatched["fixed"] == {"comparator_offset": 0.0}
+    assert mismatched["noisy_psnr"] == pytest.approx(psnr(noisy.float() / 255, clean.float() / 255).item())
+    assert mismatched["test_images"] == 6 and mismatched["bits"] == 8
+
+
+def test_comparator_offset_of_one_lsb_adds_one_code_to_every_pixel():
+    model, config = firing_tiny_denoiser()
+    _, noisy = tiny_test_set()
+    adc, dac = make_circuits(8, comparator_offset=1 / 256)
+    shifted = denoise_with_circuits(model, config, noisy, adc, dac)
+    expected = denoise_images(model, (noisy.to(torch.int64) + 1).clamp(max=255).to(torch.uint8), config)
+    assert torch.equal(shifted, expected)
+
+
+def test_a_shared_cache_simulates_each_distinct_chip_once(monkeypatch):
+    model, config = firing_tiny_denoiser()
+    clean, noisy = tiny_test_set()
+    calls = []
+    real = circuits_module.denoise_with_circuits
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(circuits_module, "denoise_with_circuits", counting)
+    cache = {}
+    binary = end_to_end_sweep(model, config, clean, noisy, "comparator_offset", [0.0, 0.004], kind="binary",
+                              seeds=(0, 1, 2), cache=cache)
+    assert len(calls) == 2                                  # without noise or mismatch the seed changes nothing
+    r2r = end_to_end_sweep(model, config, clean, noisy, "comparator_offset", [0.0, 0.004], kind="r2r",
+                           seeds=(0, 1, 2), cache=cache)
+    assert len(calls) == 2                                  # ideal R-2R ladders equal ideal binary DACs
+    assert [r["psnr_mean"] for r in r2r] == [r["psnr_mean"] for r in binary]
+    end_to_end_sweep(model, config, clean, noisy, "comparator_noise", [0.004], seeds=(0, 1), cache=cache)
+    assert len(calls) == 4                                  # noisy comparators: one simulation per seed
+
+
+def test_end_to_end_plot(tmp_path):
+    model, config = firing_tiny_denoiser()
+    clean, noisy = tiny_test_set(count=2)
+    records = []
+    for parameter, values in (("mismatch", [0.0, 0.05]), ("comparator_noise", [0.0, 0.004]),
+                              ("v_ref_error", [0.0, 0.02])):
+        records += end_to_end_sweep(model, config, clean, noisy, parameter, values, seeds=(0,))
+    path = tmp_path / "psnr.png"
+    plot_end_to_end(records, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert parameter_axis_value(records[3]) == pytest.approx(1.024)       # 0.004 V in LSB of 1/256 V
+
+
+def test_circuits_need_a_uwe_uwd_model_with_8_bit_parts():
+    _, noisy = tiny_test_set(count=1)
+    for overrides in ({"training": "ann", "init": "default"}, {"encoder": "ttfs"}, {"decoder": "mpd"}):
+        config = TrainConfig(channels=(4, 8), **overrides)
+        with pytest.raises(ValueError, match="replace the UWE encoder"):
+            denoise_with_circuits(build_model(config), config, noisy, *make_circuits(8))
+    model, config = firing_tiny_denoiser()
+    with pytest.raises(ValueError, match="8-bit spike trains; got a 6-bit SARADC"):
+        denoise_with_circuits(model, config, noisy, *make_circuits(6))
+    with pytest.raises(ValueError, match="batch_size"):
+        denoise_with_circuits(model, config, noisy, *make_circuits(8), batch_size=0)
+    with pytest.raises(ValueError, match="unknown sweep parameter"):
+        end_to_end_sweep(model, config, noisy, noisy, "temperature", [0.0])

@@ -34,6 +34,9 @@ COMMANDS = {
     "encode": ["--output", "--bits"],
     "download": ["--data-dir", "--base-url"],
     "models": [],
+    "energy": ["--model", "--test-limit", "--preset", "--json", "--data-dir"],
+    "reproduce": ["--epochs", "--subset", "--shard", "--jobs", "--list", "--out"],
+    "circuit": ["--model", "--kind", "--parameters", "--values", "--seeds", "--test-limit", "--out"],
 }
 
 

@@ -62,12 +62,23 @@ Decisions
   ADC transition levels come from a code-density (histogram) test on a fine linear
   ramp, which stays meaningful for a non-monotonic converter.
 
+End to end
+----------
+:func:`denoise_with_circuits` runs a trained UWE/UWD denoiser with a chip's ADC in
+place of ``uwe_encode`` and its output DAC in place of ``uwd_decode``;
+:func:`end_to_end_sweep` turns that into PSNR against one non-ideality, next to the
+ideal codec's PSNR (which ideal circuits reproduce exactly). Chips that behave
+identically (same bit weights, offset, noise and noise seed) are simulated once per
+shared ``cache``. The ``vtsnn circuit`` command (:mod:`vtsnn.cli_circuit`) runs both
+sweeps and writes the tables and plots.
+
 Voltages are float64 throughout (the physical quantities), spikes default to float32
 like :func:`vtsnn.coding.uwe_encode`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -586,23 +597,9 @@ def _measure_chip(adc: SARADC, output_dac: DAC, points_per_lsb: int) -> dict[str
     }
 
 
-def sweep(kind: str, parameter: str, values: Iterable[float], bits: int = 8, seeds: Sequence[int] = (0, 1, 2),
-          v_ref: float = 1.0, points_per_lsb: int = 32, **fixed) -> list[dict]:
-    """Sweep one non-ideality and measure the figures of merit, averaged over seeds.
-
-    ``kind`` is the DAC kind used in both the ADC and the output DAC; ``parameter`` is
-    one of :data:`SWEEP_PARAMETERS` (volts for the comparator ones, relative for
-    ``mismatch`` and ``v_ref_error``); ``fixed`` sets the other non-idealities (same
-    names). For every value and seed :func:`make_circuits` builds one chip. The ramp
-    test resolves transitions to ``LSB / points_per_lsb``, the floor of DNL and INL.
-    Each record holds ``parameter``, ``value``, ``kind``, ``bits``, ``seeds`` and the
-    means over seeds of the ADC's ``max_abs_dnl``, ``max_abs_inl`` (LSB, endpoint),
-    ``missing_codes`` (count), ``enob`` (plus ``enob_std``), the output DAC's
-    ``dac_max_abs_dnl``/``dac_max_abs_inl``, and the ADC's ``offset_error_lsb`` and
-    ``gain_error_lsb``.
-    """
+def _check_sweep_arguments(kind: str, parameter: str, seeds: Sequence[int], fixed: dict) -> list[int]:
+    """Validate what every sweep takes; returns the seeds as a list."""
     _check_kind(kind)
-    check_bits(bits)
     if parameter not in SWEEP_PARAMETERS:
         raise ValueError(f"unknown sweep parameter {parameter!r}; choose one of {SWEEP_PARAMETERS}")
     unknown = set(fixed) - set(SWEEP_PARAMETERS)
@@ -613,12 +610,33 @@ def sweep(kind: str, parameter: str, values: Iterable[float], bits: int = 8, see
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed")
+    return seeds
+
+
+def sweep(kind: str, parameter: str, values: Iterable[float], bits: int = 8, seeds: Sequence[int] = (0, 1, 2),
+          v_ref: float = 1.0, points_per_lsb: int = 32, **fixed) -> list[dict]:
+    """Sweep one non-ideality and measure the figures of merit, averaged over seeds.
+
+    ``kind`` is the DAC kind used in both the ADC and the output DAC; ``parameter`` is
+    one of :data:`SWEEP_PARAMETERS` (volts for the comparator ones, relative for
+    ``mismatch`` and ``v_ref_error``); ``fixed`` sets the other non-idealities (same
+    names). For every value and seed :func:`make_circuits` builds one chip. The ramp
+    test resolves transitions to ``LSB / points_per_lsb``, the floor of DNL and INL.
+    Each record holds ``parameter``, ``value``, ``kind``, ``bits``, ``v_ref``, ``seeds`` and the
+    means over seeds of the ADC's ``max_abs_dnl``, ``max_abs_inl`` (LSB, endpoint),
+    ``missing_codes`` (count), ``enob`` (plus ``enob_std``), the output DAC's
+    ``dac_max_abs_dnl``/``dac_max_abs_inl``, and the ADC's ``offset_error_lsb`` and
+    ``gain_error_lsb``.
+    """
+    check_bits(bits)
+    seeds = _check_sweep_arguments(kind, parameter, seeds, fixed)
     records = []
     for value in values:
         settings = dict(fixed, **{parameter: float(value)})
         per_seed = [_measure_chip(*make_circuits(bits, kind, v_ref, seed=seed, **settings), points_per_lsb)
                     for seed in seeds]
-        record = {"parameter": parameter, "value": float(value), "kind": kind, "bits": bits, "seeds": seeds}
+        record = {"parameter": parameter, "value": float(value), "kind": kind, "bits": bits, "v_ref": float(v_ref),
+                  "seeds": seeds}
         for key in per_seed[0]:
             record[key] = sum(measures[key] for measures in per_seed) / len(per_seed)
         enobs = torch.tensor([measures["enob"] for measures in per_seed], dtype=torch.float64)
@@ -627,42 +645,248 @@ def sweep(kind: str, parameter: str, values: Iterable[float], bits: int = 8, see
     return records
 
 
+PARAMETER_LABELS = {
+    "mismatch": "resistor mismatch (relative sigma)",
+    "comparator_offset": "comparator offset (LSB)",
+    "comparator_noise": "comparator noise (LSB rms)",
+    "v_ref_error": "reference error (relative)",
+}
+
+
+def parameter_axis_value(record: dict) -> float:
+    """A record's swept value in the unit people read: LSB for the comparator, else as swept."""
+    if record["parameter"] in ("comparator_offset", "comparator_noise"):
+        return record["value"] * (1 << record["bits"]) / record["v_ref"]
+    return record["value"]
+
+
+def _group_by_kind(records: Iterable[dict]) -> dict[str, list[dict]]:
+    """Records per DAC kind, each list sorted by value."""
+    groups: dict[str, list[dict]] = {}
+    for record in records:
+        groups.setdefault(record["kind"], []).append(record)
+    return {kind: sorted(group, key=lambda record: record["value"]) for kind, group in groups.items()}
+
+
 def plot_sweep(records: Sequence[dict], path) -> None:
     """Write a PNG of a sweep: max |DNL|, max |INL|, missing codes and ENOB against the value.
 
-    One line per (parameter, kind) found in ``records``. Uses matplotlib's Agg canvas
-    directly, so it changes no global backend.
+    One line per DAC kind. A single parameter gets a 2 x 2 grid of panels; several get
+    one column each (their units differ: relative for resistors and the reference,
+    LSB for the comparator), one row per figure of merit. Uses matplotlib's Agg
+    canvas directly, so it changes no global backend.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     if not records:
         raise ValueError("no records to plot")
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for record in records:
-        groups.setdefault((record["parameter"], record["kind"]), []).append(record)
     panels = (("max_abs_dnl", "ADC max |DNL| (LSB)"), ("max_abs_inl", "ADC max |INL| (LSB)"),
               ("missing_codes", "missing codes"), ("enob", "ENOB (bits)"))
-    figure = Figure(figsize=(9, 6.5), layout="constrained")
+    parameters = list(dict.fromkeys(record["parameter"] for record in records))
+    if len(parameters) == 1:
+        figure = Figure(figsize=(9, 6.5), layout="constrained")
+        grid = figure.subplots(2, 2).flat
+        cells = [(axis, parameters[0], panel) for axis, panel in zip(grid, panels)]
+    else:
+        figure = Figure(figsize=(3.4 * len(parameters), 9.5), layout="constrained")
+        grid = figure.subplots(len(panels), len(parameters), squeeze=False)
+        cells = [(grid[row, column], parameter, panel)
+                 for column, parameter in enumerate(parameters) for row, panel in enumerate(panels)]
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2, 2)
-    parameters = sorted({parameter for parameter, _ in groups})
-    for axis, (key, label) in zip(axes.flat, panels):
-        for (parameter, kind), group in groups.items():
-            group = sorted(group, key=lambda record: record["value"])
-            axis.plot([r["value"] for r in group], [r[key] for r in group], marker="o",
-                      label=f"{kind}: {parameter}")
+    for axis, parameter, (key, label) in cells:
+        chosen = (record for record in records if record["parameter"] == parameter)
+        for kind, line in _group_by_kind(chosen).items():
+            axis.plot([parameter_axis_value(r) for r in line], [r[key] for r in line], marker="o", label=kind)
         axis.set_ylabel(label)
-        axis.set_xlabel(", ".join(parameters))
+        axis.set_xlabel(PARAMETER_LABELS.get(parameter, parameter))
         axis.grid(True, alpha=0.3)
-    axes.flat[0].legend()
+    cells[0][0].legend(title="DAC")
     bits = sorted({record["bits"] for record in records})
     figure.suptitle(f"SAR ADC / DAC non-idealities ({', '.join(map(str, bits))}-bit)")
+    figure.savefig(path, format="png", dpi=120)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def check_circuit_model(config, parts: Iterable) -> None:
+    """The circuits replace UWE and UWD, so only a UWE/UWD spiking model can use them."""
+    from .train import BITS
+
+    if config.training == "ann" or config.encoder != "uwe" or config.decoder != "uwd":
+        raise ValueError(
+            "the circuits replace the UWE encoder and the UWD decoder; this model is "
+            f"training={config.training!r}, encoder={config.encoder!r}, decoder={config.decoder!r}"
+        )
+    for part in parts:
+        if part.bits != BITS:
+            raise ValueError(
+                f"the model works on {BITS}-bit spike trains; got a {part.bits}-bit {type(part).__name__}"
+            )
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+@torch.inference_mode()
+def denoise_with_circuits(model: torch.nn.Module, config, noisy_uint8: torch.Tensor, adc: SARADC, dac: DAC,
+                          batch_size: int = 500) -> torch.Tensor:
+    """Denoise 8-bit images ``[N, C, H, W]`` with the circuits in place of UWE and UWD.
+
+    The :func:`vtsnn.train.denoise_images` pipeline with :func:`circuit_encode`
+    (``adc``) for the input spikes and :func:`circuit_decode` (``dac``) for the output
+    spikes; the decoded codes are clamped to ``[0, 255]`` (a real DAC's output can
+    overshoot full scale) and divided by 255. Returns floats in ``[0, 1]`` on the CPU.
+    With ideal circuits the result equals ``denoise_images`` exactly.
+
+    The circuits run on the CPU (they are float64 behavioural models); only the
+    model runs on its own device. A noisy comparator draws fresh noise for every
+    conversion, so repeated calls with the same ``adc`` differ, as a real chip does.
+    """
+    from .train import autocast_for
+
+    check_circuit_model(config, (adc, dac))
+    batch_size = _check_batch_size(batch_size)
+    device = next(model.parameters()).device
+    model.eval()
+    results = []
+    for start in range(0, noisy_uint8.shape[0], batch_size):
+        spikes = circuit_encode(noisy_uint8[start:start + batch_size].cpu(), adc)
+        with autocast_for(config, device):
+            output = model(spikes.to(device))
+        codes = circuit_decode(output.float().cpu(), dac)
+        results.append(codes.clamp(0.0, 255.0) / 255.0)
+    return torch.cat(results)
+
+
+def _chip_signature(adc: SARADC, dac: DAC) -> tuple | None:
+    """Everything that decides what a fresh chip does to the images, or None if unknown.
+
+    Two chips with equal signatures give identical denoised images, whatever the
+    parameters that built them (for example any seed without mismatch or noise, or
+    an ideal R-2R and an ideal binary DAC), so :func:`end_to_end_sweep` simulates
+    each signature once. A noisy comparator without a seed is never repeatable.
+    """
+    if adc.comparator_noise > 0 and adc.seed is None:
+        return None
+    noise_seed = adc.seed if adc.comparator_noise > 0 else None
+    return (adc.v_ref, tuple(adc.dac.bit_weights.tolist()), adc.comparator_offset, adc.comparator_noise,
+            noise_seed, dac.v_ref, tuple(dac.bit_weights.tolist()))
+
+
+def _cached_psnr(cache: dict, key, compute) -> float:
+    """``compute()``, remembered in ``cache`` under ``key`` (None: not repeatable, never cached)."""
+    if key is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def end_to_end_sweep(model: torch.nn.Module, config, clean: torch.Tensor, noisy: torch.Tensor, parameter: str,
+                     values: Iterable[float], kind: str = "binary", seeds: Sequence[int] = (0, 1, 2),
+                     v_ref: float = 1.0, batch_size: int = 500, cache: dict | None = None, **fixed) -> list[dict]:
+    """PSNR of a trained denoiser when circuits replace its ideal encoder and decoder.
+
+    ``clean`` and ``noisy`` are 8-bit test images ``[N, C, H, W]`` (for example from
+    :func:`vtsnn.train.load_test_set`). For every value of ``parameter`` and every
+    seed, :func:`make_circuits` builds one chip (``kind``, ``v_ref``, the other
+    non-idealities from ``fixed``, as in :func:`sweep`) and the images are denoised
+    through it (:func:`denoise_with_circuits`). Each record holds ``parameter``,
+    ``value``, ``kind``, ``bits``, ``v_ref``, ``seeds``, ``fixed``, ``psnr_mean``,
+    ``psnr_std`` (population std over seeds), ``psnr_per_seed``, ``psnr_ideal`` (the
+    same model with the ideal UWE/UWD codec), ``noisy_psnr`` (the noisy input) and
+    ``test_images``; PSNRs in dB, per image then averaged, data range 1.
+
+    ``cache`` (optional): pass the same dict to several calls *on the same model and
+    images* to simulate each distinct chip, and the ideal codec, only once.
+    """
+    from .metrics import psnr
+    from .train import BITS, denoise_images
+
+    seeds = _check_sweep_arguments(kind, parameter, seeds, fixed)
+    batch_size = _check_batch_size(batch_size)
+    if clean.shape != noisy.shape:
+        raise ValueError(f"clean and noisy images differ in shape: {tuple(clean.shape)} vs {tuple(noisy.shape)}")
+    check_circuit_model(config, ())
+    cache = {} if cache is None else cache
+    clean01 = clean.float() / 255.0
+    # A guard, not a proof: a cache shared across models or image sets would be wrong.
+    scope = (id(model), id(noisy), batch_size)
+
+    def score(denoised: torch.Tensor) -> float:
+        return psnr(denoised, clean01).item()
+
+    def simulate(adc: SARADC, dac: DAC) -> float:
+        return score(denoise_with_circuits(model, config, noisy, adc, dac, batch_size))
+
+    ideal = _cached_psnr(cache, (scope, "ideal"), lambda: score(denoise_images(model, noisy, config, batch_size)))
+    noisy_psnr = score(noisy.float() / 255.0)
+    records = []
+    for value in values:
+        settings = dict(fixed, **{parameter: float(value)})
+        per_seed = []
+        for seed in seeds:
+            adc, dac = make_circuits(BITS, kind, v_ref, seed=seed, **settings)
+            signature = _chip_signature(adc, dac)
+            key = None if signature is None else (scope, signature)
+            per_seed.append(_cached_psnr(cache, key, functools.partial(simulate, adc, dac)))
+        scores = torch.tensor(per_seed, dtype=torch.float64)
+        records.append({
+            "parameter": parameter, "value": float(value), "kind": kind, "bits": BITS, "v_ref": float(v_ref),
+            "seeds": seeds, "fixed": {name: float(setting) for name, setting in fixed.items()},
+            "psnr_mean": scores.mean().item(), "psnr_std": scores.std(correction=0).item(),
+            "psnr_per_seed": per_seed, "psnr_ideal": ideal, "noisy_psnr": noisy_psnr,
+            "test_images": int(clean.shape[0]),
+        })
+    return records
+
+
+def plot_end_to_end(records: Sequence[dict], path) -> None:
+    """Write a PNG of :func:`end_to_end_sweep` records: PSNR against the value, one panel per parameter.
+
+    One line (mean, error bars of the std over seeds) per DAC kind; the ideal codec's
+    PSNR is a dashed line (the noisy input's PSNR, usually far below, is in the title
+    so that it does not flatten the axis). Comparator values are in LSB. Uses
+    matplotlib's Agg canvas directly, so it changes no global backend.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not records:
+        raise ValueError("no records to plot")
+    parameters = list(dict.fromkeys(record["parameter"] for record in records))
+    columns = min(len(parameters), 2)
+    rows = math.ceil(len(parameters) / columns)
+    figure = Figure(figsize=(4.6 * columns, 3.6 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = list(figure.subplots(rows, columns, squeeze=False).flat)
+    for axis, parameter in zip(axes, parameters):
+        chosen = [record for record in records if record["parameter"] == parameter]
+        for kind, line in _group_by_kind(chosen).items():
+            axis.errorbar([parameter_axis_value(r) for r in line], [r["psnr_mean"] for r in line],
+                          yerr=[r["psnr_std"] for r in line], marker="o", capsize=3, label=f"{kind} circuits")
+        axis.axhline(chosen[0]["psnr_ideal"], color="black", linestyle="--", linewidth=1, label="ideal UWE/UWD")
+        axis.set_xlabel(PARAMETER_LABELS.get(parameter, parameter))
+        axis.set_ylabel("PSNR (dB)")
+        axis.ticklabel_format(axis="y", useOffset=False)  # tiny changes: show dB, not an offset
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize="small")
+    for axis in axes[len(parameters):]:
+        axis.set_visible(False)  # the unused panel of an odd count
+    first = records[0]
+    figure.suptitle(f"Denoising through SAR ADC / DAC circuits ({first['test_images']} test images; "
+                    f"noisy input {first['noisy_psnr']:.2f} dB)")
     figure.savefig(path, format="png", dpi=120)
 
 
 __all__ = [
     "DAC_KINDS", "SWEEP_PARAMETERS", "DAC", "SARADC", "circuit_encode", "circuit_decode", "make_circuits",
     "dac_dnl_inl", "adc_transition_levels", "adc_dnl_inl", "missing_codes", "adc_offset_gain_errors",
-    "sinad_db", "enob", "sweep", "plot_sweep",
+    "sinad_db", "enob", "sweep", "plot_sweep", "denoise_with_circuits", "end_to_end_sweep",
+    "check_circuit_model", "PARAMETER_LABELS", "parameter_axis_value", "plot_end_to_end",
 ]

@@ -163,8 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Run '{PROGRAM} COMMAND --help' for the options of a command. "
                f"Set {DEBUG_ENV}=1 to see tracebacks.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from .cli_circuit import add_command as add_circuit_command
+    from .cli_energy import add_command as add_energy_command
+    from .cli_reproduce import add_command as add_reproduce_command
+
     for add in (add_train_command, add_evaluate_command, add_denoise_command, add_encode_command,
-                add_download_command, add_models_command):
+                add_download_command, add_models_command, add_energy_command, add_circuit_command,
+                add_reproduce_command):
         add(commands)
     return parser
 

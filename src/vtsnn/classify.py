@@ -1,0 +1,257 @@
+"""Classification with VTLeNet (the paper's Fig. 6): accuracy against T and the noise level.
+
+One :class:`ClassifyConfig` defines a run; :func:`train_classifier` trains it with
+cross-entropy on the logits, scores the fixed noisy test set after every epoch,
+appends to ``log.jsonl`` and writes a checkpoint per epoch with the same folder
+layout and atomic writes as the denoisers (:func:`vtsnn.train.save_checkpoint`), so
+``resume=True`` continues an interrupted run to the very same weights.
+
+Input pipeline, for an 8-bit image ``x`` and ``T`` time steps:
+
+    noisy   = add_noise(x, eta)            fresh noise per training batch; the test
+                                           set's noise is fixed by ``test_seed``
+    reduced = noisy >> (8 - T)             the T most significant bits
+    spikes  = uwe_encode(reduced, bits=T)  T binary planes, MSB at t = 0
+
+*Decision:* the paper says only that VTLeNet runs "with T bits"; we keep the T most
+significant bits (a right shift, i.e. rounding down to T-bit precision), because
+those are exactly the first T time steps of the 8-bit UWE code: a T-step network
+sees the 8-step network's input cut after T steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .coding import uwe_encode
+from .data import add_noise, fixed_test_noise, load_dataset
+from .models import VTLeNet
+from .train import (_move_optimizer_state, append_log, latest_checkpoint, learning_rate, pick_device,
+                    save_checkpoint, scale_for_spiking_inputs)
+
+SOURCE_BITS = 8          # the datasets' pixels
+NUM_CLASSES = 10
+CLASSIFY_DATASETS = ("mnist", "fashion_mnist")     # 28x28 gray, what VTLeNet is sized for
+
+
+@dataclass
+class ClassifyConfig:
+    """Everything that defines a VTLeNet classification run."""
+
+    steps: int = 8                       # T: time steps = input bits kept
+    noise: float = 0.0                   # eta of the Gaussian noise on the inputs
+    dataset: str = "mnist"
+    neuron: str = "if"
+    epochs: int = 1
+    batch_size: int = 50
+    lr: float = 1e-3
+    lr_schedule: str = "constant"        # or "cosine" (to 0 over the run)
+    init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
+    init_gain: float = 2.0
+    v_threshold: float = 1.0
+    tau: float = 1.1
+    temporal_grad: bool = True           # backpropagate through time (False: spatial only)
+    seed: int = 0
+    test_seed: int = 0                   # the fixed noise of the test set
+    train_limit: int | None = None       # use only the first N training images
+    test_limit: int | None = None        # score on the first N test images
+    log_every: int = 100                 # steps between loss records in log.jsonl
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        checks = [
+            (isinstance(self.steps, int) and 1 <= self.steps <= SOURCE_BITS,
+             f"steps (T) must be an integer from 1 to {SOURCE_BITS}, got {self.steps!r}"),
+            (self.dataset in CLASSIFY_DATASETS, f"dataset must be one of {CLASSIFY_DATASETS}, got {self.dataset!r}"),
+            (self.neuron in ("if", "lif"), f"neuron must be 'if' or 'lif', got {self.neuron!r}"),
+            (self.lr_schedule in ("constant", "cosine"),
+             f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
+            (self.init in ("default", "spiking"), f"init must be default or spiking, got {self.init!r}"),
+            (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
+            (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "ClassifyConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration keys {unknown}")
+        return cls(**payload)
+
+
+# Keys that must agree to resume a run (epochs may grow; notes and logging may change).
+RESUME_KEYS = tuple(k for k in dataclasses.asdict(ClassifyConfig()) if k not in ("epochs", "extra", "log_every"))
+
+
+# ----------------------------------------------------------------------------- model
+
+def build_classifier(config: ClassifyConfig) -> VTLeNet:
+    model = VTLeNet(in_channels=1, num_classes=NUM_CLASSES, image_size=28, steps=config.steps,
+                    neuron=config.neuron, v_threshold=config.v_threshold, tau=config.tau,
+                    temporal_grad=config.temporal_grad)
+    if config.init == "spiking":
+        scale_for_spiking_inputs(model, config.init_gain)       # the convolutions
+        _scale_linear_layers(model, config.init_gain)           # and the fully connected part
+    return model
+
+
+@torch.no_grad()
+def _scale_linear_layers(model: nn.Module, gain: float) -> None:
+    """``std = gain / sqrt(fan_in)`` for linear layers, as train.py's rule does for convolutions.
+
+    VTLeNet's fully connected layers also take 0/1 spikes, so PyTorch's default
+    (far too small for a threshold of 1) would leave them silent in the same way.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.weight.normal_(0.0, gain / math.sqrt(module.in_features))
+
+
+def encode_images(images: torch.Tensor, steps: int) -> torch.Tensor:
+    """8-bit images ``[B, 1, H, W]`` -> spikes ``[T, B, 1, H, W]`` of their T most significant bits."""
+    return uwe_encode(images >> (SOURCE_BITS - steps), bits=steps)
+
+
+# ---------------------------------------------------------------------------- scoring
+
+@torch.inference_mode()
+def accuracy(model: VTLeNet, images: torch.Tensor, labels: torch.Tensor, steps: int,
+             batch_size: int = 500) -> float:
+    """Fraction of ``images`` (8-bit, already noisy) classified as ``labels``."""
+    device = next(model.parameters()).device
+    model.eval()
+    correct = 0
+    for start in range(0, images.shape[0], batch_size):
+        spikes = encode_images(images[start:start + batch_size].to(device), steps)
+        predicted = model(spikes).argmax(dim=1).cpu()
+        correct += int((predicted == labels[start:start + batch_size]).sum())
+    return correct / images.shape[0]
+
+
+def load_classification_test_set(config: ClassifyConfig, data_dir=None):
+    """(noisy test images, labels): the noise is fixed by ``config.test_seed``."""
+    images, labels = load_dataset(config.dataset, "test", data_dir)
+    if config.test_limit:
+        images, labels = images[:config.test_limit], labels[:config.test_limit]
+    return fixed_test_noise(images, config.noise, seed=config.test_seed), labels
+
+
+def load_classifier(path) -> tuple[VTLeNet, ClassifyConfig]:
+    """A trained classifier and its config, from a checkpoint or run folder."""
+    path = Path(path)
+    folder = path if (path / "model.safetensors").is_file() else latest_checkpoint(path)
+    if folder is None:
+        raise ckpt.CheckpointError(f"{path} holds no classifier checkpoint (no latest.json)")
+    try:
+        config = ClassifyConfig.from_dict(ckpt.read_json(folder / "config.json"))
+    except (ValueError, TypeError) as error:
+        raise ckpt.CheckpointError(f"{folder / 'config.json'}: {error}") from None
+    model = build_classifier(config)
+    ckpt.load_weights(folder, model)
+    model.eval()
+    return model, config
+
+
+# --------------------------------------------------------------------------- training
+
+def _restore(run_dir: Path, latest: Path, config: ClassifyConfig, model, optimizer, generator) -> dict:
+    """Load weights, optimizer moments and the RNG of the last checkpoint; returns its progress."""
+    from safetensors.torch import load_file
+
+    stored = ClassifyConfig.from_dict(ckpt.read_json(latest / "config.json"))
+    ckpt.check_config_matches(stored.to_dict(), config.to_dict(), RESUME_KEYS, str(run_dir))
+    ckpt.load_weights(latest, model)
+    state = ckpt.read_json(latest / "state.json")
+    tensors = load_file(str(latest / "state.safetensors"))
+    ckpt.restore_optimizer_state(optimizer, tensors, state["optimizer"])
+    generator.set_state(tensors["rng.train"])
+    return state
+
+
+def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, progress: bool = True,
+                     data_dir=None, device: str | None = None) -> dict:
+    """Train (or resume) VTLeNet in ``run_dir``; returns the last evaluation record.
+
+    The record holds ``accuracy`` (a fraction in [0, 1]) on the fixed noisy test set.
+    """
+    run_dir = Path(run_dir)
+    device = pick_device(device)
+    latest = latest_checkpoint(run_dir)
+    if latest is not None and not resume:
+        raise ckpt.CheckpointError(f"{run_dir} already holds a run; pass resume to continue it "
+                                   "or choose another folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(config.seed)
+    model = build_classifier(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # The generator shuffles and draws the training noise; its state is checkpointed.
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    start_epoch, images_seen, step = 0, 0, 0
+    if latest is not None:
+        state = _restore(run_dir, latest, config, model, optimizer, generator)
+        start_epoch, images_seen, step = state["epoch"], state["images"], state["step"]
+    ckpt.atomic_write_json(run_dir / "config.json", config.to_dict())
+    model = model.to(device)
+    _move_optimizer_state(optimizer, device)
+
+    train_images, train_labels = load_dataset(config.dataset, "train", data_dir)
+    if config.train_limit:
+        train_images, train_labels = train_images[:config.train_limit], train_labels[:config.train_limit]
+    test_images, test_labels = load_classification_test_set(config, data_dir)
+    steps_per_epoch = math.ceil(train_images.shape[0] / config.batch_size)
+    record = {}
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        order = torch.randperm(train_images.shape[0], generator=generator)
+        started, running_loss, running_count = time.perf_counter(), 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
+                   disable=not progress, dynamic_ncols=True)
+        for batch_index in bar:
+            indices = order[batch_index * config.batch_size:(batch_index + 1) * config.batch_size]
+            noisy = add_noise(train_images[indices], config.noise, generator)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step, steps_per_epoch * config.epochs)
+            logits = model(encode_images(noisy.to(device), config.steps))
+            loss = nn.functional.cross_entropy(logits, train_labels[indices].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            images_seen += indices.shape[0]
+            running_loss += loss.item()
+            running_count += 1
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if step % config.log_every == 0:
+                append_log(run_dir, {"kind": "train", "epoch": epoch + 1, "step": step, "images": images_seen,
+                                     "loss": running_loss / running_count})
+                running_loss, running_count = 0.0, 0
+        seconds = time.perf_counter() - started
+        record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen,
+                  "accuracy": accuracy(model, test_images, test_labels, config.steps),
+                  "test_images": int(test_images.shape[0]), "epoch_seconds": round(seconds, 2)}
+        append_log(run_dir, record)
+        save_checkpoint(run_dir, model, optimizer, generator, config,
+                        {"epoch": epoch + 1, "images": images_seen, "step": step, "accuracy": record["accuracy"]})
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}: test accuracy {100 * record['accuracy']:.2f}% "
+                       f"(T={config.steps}, noise {config.noise:g})")
+    if not record and latest is not None:
+        record = {"kind": "eval", **ckpt.read_json(run_dir / "latest.json")}
+    return record

@@ -1,0 +1,198 @@
+"""``vtsnn reproduce NAME``: run the paper's tables and figures (see :mod:`vtsnn.experiments`).
+
+Trains or resumes every run the experiment needs (finished runs are skipped), scores
+each one into ``OUT/NAME/CELL.json`` and rebuilds ``OUT/NAME/README.md``,
+``summary.json`` and the figures. ``--jobs J`` starts J processes, each running the
+shard ``i/J`` (``python -m vtsnn.cli_reproduce``), with the CPU threads split between
+them; ``--shard I/N`` runs one shard here, e.g. one per machine sharing the folders.
+
+:func:`add_command` adds the subcommand to ``vtsnn``'s parser; ``python -m
+vtsnn.cli_reproduce NAME ...`` runs it alone (what ``--jobs`` starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+COMMAND = "reproduce"
+DESCRIPTION = (
+    "Reproduce one of the paper's experiments: train (or resume) the runs it needs, skipping\n"
+    "finished ones, score them, and write OUT/NAME/: a JSON per cell, README.md (our numbers\n"
+    "beside the paper's and the noisy input's), summary.json and the figures.\n\n"
+    "  table1   PSNR of VTSNN-IF/LIF on MNIST, F-MNIST, CIFAR-10 at eta 0.2-0.8 (24 runs)\n"
+    "  table2   encoders x decoders x STBP/ITBP (both ITBP readings) + ANN, MNIST eta 0.2\n"
+    "  fig5     one MNIST digit denoised at the four noise levels (Table 1's models)\n"
+    "  fig6     VTLeNet accuracy for T = 2, 4, 6, 8 and eta = 0-0.8 (20 runs)\n"
+    "  fig7     PSNR/MSE and output firing rate against the output threshold\n"
+    "  energy   operations and energy of the MNIST eta 0.2 IF model\n"
+    "  all      every experiment (shared runs are trained once)\n\n"
+    "examples:\n"
+    "  vtsnn reproduce table1 --list\n"
+    "  vtsnn reproduce table2 --epochs 1 --override train_limit=5000 --jobs 2\n"
+    "  vtsnn reproduce table1 --subset dataset=mnist,neuron=if --shard 0/2   (on machine A; 1/2 on B)"
+)
+
+
+def add_command(commands) -> None:
+    """Add ``reproduce`` to the subparsers ``commands`` of the ``vtsnn`` parser."""
+    from .cli import _subcommand
+
+    parser = _subcommand(commands, COMMAND, "run the paper's tables and figures", DESCRIPTION, run_reproduce)
+    add_options(parser)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    from .cli import _add_data_dir_option, _add_device_option
+    from .experiments import DEFAULT_EPOCHS, experiment_names
+
+    parser.add_argument("name", metavar="NAME", choices=experiment_names(),
+                        help=f"experiment: {', '.join(experiment_names())}")
+    parser.add_argument("--epochs", metavar="N", type=int, default=None,
+                        help=f"epochs per run (default: {DEFAULT_EPOCHS}); a finished run with fewer is continued")
+    parser.add_argument("--subset", metavar="K=V,...", default=None,
+                        help="only the cells matching every key (a repeated key matches either value), "
+                             "e.g. dataset=mnist,neuron=if or id=uwe-uwd-stbp")
+    parser.add_argument("--override", metavar="K=V", action="append", default=[],
+                        help="change a config field in every run, e.g. channels=4,8 or train_limit=5000 "
+                             "(repeatable); give reduced runs their own --runs-dir and --out")
+    parser.add_argument("--shard", metavar="I/N", default=None,
+                        help="run only shard I of N (from 0); shards are disjoint and cover all cells")
+    parser.add_argument("--jobs", metavar="J", type=int, default=1,
+                        help="run J shards in parallel processes here, CPU threads split (default: 1)")
+    parser.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are trained (default: runs)")
+    parser.add_argument("--out", metavar="DIR", default="results", help="where results are written (default: results)")
+    _add_data_dir_option(parser)
+    _add_device_option(parser)
+    parser.add_argument("--list", action="store_true", help="list the cells and their status; run nothing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    # Set by --jobs for its workers: the user's command line, recorded with the results.
+    parser.add_argument("--record-command", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--no-reports", action="store_true", help=argparse.SUPPRESS)
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from .experiments import cells, parse_overrides, parse_shard, reproduce_command, run_experiment
+
+    overrides = parse_overrides(args.override)
+    shard = parse_shard(args.shard) if args.shard else (0, 1)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.jobs > 1 and args.shard:
+        raise ValueError("give --jobs or --shard, not both (--jobs J runs the shards 0/J ... J-1/J)")
+    selected = cells(args.name, args.epochs, args.subset, overrides)     # bad names fail here, before any work
+    if args.list:
+        return list_cells(args, selected, shard)
+    if args.record_command:
+        command = args.record_command
+    elif hasattr(args, "argv"):             # set by vtsnn's main: the command exactly as typed
+        command = _user_command(args)
+    else:
+        command = reproduce_command(args.name, args.epochs, args.subset, overrides)
+    args.interrupt_hint = "finished epochs are saved; run the same command again to continue"
+    if args.jobs > 1:
+        return run_in_parallel(args, command, selected)
+    run_experiment(args.name, out_root=args.out, runs_root=args.runs_dir, epochs=args.epochs, subset=args.subset,
+                   shard=shard, data_dir=args.data_dir, progress=not args.quiet, overrides=overrides,
+                   device=None if args.device == "auto" else args.device, command=command,
+                   reports=not args.no_reports)
+    return 0
+
+
+def _user_command(args: argparse.Namespace) -> str:
+    from .cli import command_line
+
+    return command_line(args.argv)
+
+
+def list_cells(args: argparse.Namespace, selected, shard) -> int:
+    from .experiments import run_status, shard_cells
+
+    mine = {id(cell) for cell in shard_cells(selected, shard)}
+    width = max(len(f"{c.experiment}/{c.cell_id}") for c in selected)
+    print(f"{len(selected)} cells" + (f", {len(mine)} in shard {shard[0]}/{shard[1]}" if shard[1] > 1 else ""))
+    for cell in selected:
+        if id(cell) not in mine:
+            continue
+        paper = "" if cell.paper is None else (
+            f"paper {100 * cell.paper:.1f}%" if cell.is_classifier else f"paper {cell.paper:.2f} dB")
+        shared = "" if cell.run_name == f"{cell.experiment}/{cell.cell_id}" else f" (run of {cell.run_name})"
+        print(f"{cell.experiment + '/' + cell.cell_id:<{width}}  {paper:<16} "
+              f"{run_status(cell, args.runs_dir, args.out)}{shared}")
+    return 0
+
+
+def worker_command(args: argparse.Namespace, index: int, command: str) -> list[str]:
+    """The command line of the worker that runs shard ``index`` of ``args.jobs``."""
+    words = [sys.executable, "-m", "vtsnn.cli_reproduce", args.name, "--shard", f"{index}/{args.jobs}",
+             "--runs-dir", args.runs_dir, "--out", args.out, "--device", args.device, "--quiet",
+             "--no-reports", "--record-command", command]
+    if args.epochs is not None:
+        words += ["--epochs", str(args.epochs)]
+    if args.subset:
+        words += ["--subset", args.subset]
+    if args.data_dir:
+        words += ["--data-dir", args.data_dir]
+    for item in args.override:
+        words += ["--override", item]
+    return words
+
+
+def run_in_parallel(args: argparse.Namespace, command: str, selected) -> int:
+    """Start one worker per shard, wait for all, then write the reports once."""
+    from .experiments import write_reports
+
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    # Each worker gets its share of the cores; torch reads these at start.
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    print(f"{args.name}: starting {args.jobs} workers with {threads} threads each")
+    workers = [subprocess.Popen(worker_command(args, index, command), env=environment) for index in range(args.jobs)]
+    try:
+        codes = [worker.wait() for worker in workers]
+    except KeyboardInterrupt:
+        for worker in workers:          # they got the same Ctrl-C; let them save and stop
+            worker.wait()
+        raise
+    for experiment in dict.fromkeys(cell.experiment for cell in selected):
+        write_reports(experiment, args.out, data_dir=args.data_dir,
+                      device=None if args.device == "auto" else args.device)
+    failed = [f"{index}/{args.jobs} (exit code {code})" for index, code in enumerate(codes) if code != 0]
+    if failed:
+        print(f"vtsnn: error: shard {', '.join(failed)} failed; run the same command again to resume",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vtsnn.cli_reproduce NAME ...``: the command alone, with vtsnn's error handling."""
+    from .cli import DEBUG_ENV, EXIT_ERROR, EXIT_INTERRUPTED, expected_errors, one_line
+
+    parser = argparse.ArgumentParser(prog=f"vtsnn {COMMAND}", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else EXIT_ERROR
+    args.argv = [COMMAND, *argv]
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        return run_reproduce(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\nvtsnn: interrupted; {getattr(args, 'interrupt_hint', '')}".rstrip("; "), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except expected_errors() as error:
+        if debug:
+            raise
+        print(f"vtsnn: error: {one_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

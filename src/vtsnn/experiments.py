@@ -1,0 +1,957 @@
+"""The paper's tables and figures as data, and the code that runs them.
+
+Each experiment is a list of *cells*: one training run (a :class:`~vtsnn.train.TrainConfig`
+or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and labels.
+
+    table1   PSNR of VTSNN-IF/LIF (UWE + UWD + ITBP), 3 datasets x 4 noise levels     24 cells
+    table2   MNIST, eta 0.2, IF: encoder x decoder x STBP/ITBP (both ITBP readings)
+             and the same-architecture ANN                                           13 cells
+    fig5     one MNIST digit, clean / noisy / denoised at the four noise levels       4 cells
+    fig6     VTLeNet accuracy for T = 2, 4, 6, 8 and eta = 0 ... 0.8                  20 cells
+    fig7     PSNR, MSE and output firing rate against the output threshold            6 cells
+    energy   operations and energy of the MNIST eta = 0.2 IF model (Table 3)          1 cell
+
+:func:`run_experiment` trains or resumes each cell's run in ``runs/<experiment>/<cell>``
+(finished runs are skipped), evaluates it into ``results/<experiment>/<cell>.json``,
+then rebuilds ``results/<experiment>/README.md`` (our number beside the paper's and
+the noisy input's), ``summary.json`` (one record per cell) and the figures from all
+the cell files present, so shards that finish at different times each leave a
+consistent, if partial, table.
+
+Cells with the same configuration share one run: fig5, energy, table2's
+UWE-UWD-ITBP (through time) and fig7's 0.077 cell all use ``runs/table1/mnist-if-0.2``.
+
+*Decisions* (change the constants below to change them):
+
+- Every denoiser is trained with :data:`DENOISER_RECIPE` (the recipe of the shipped
+  models: spiking initialization with gain 1.5, cosine learning rate, seed 0) for
+  :data:`DEFAULT_EPOCHS` epochs; the paper gives no epoch count.
+- "ITBP" in Table 1 and the figures is the reading of the authors' released script
+  (bit-plane loss, gradients through time), the one the shipped models use; Table 2
+  reports both readings, each beside the paper's single number.
+- Fig. 7 trains one model per output threshold (MNIST, eta 0.2, IF), rather than
+  changing the threshold of one trained model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import checkpoint as ckpt
+from .classify import ClassifyConfig, load_classification_test_set, load_classifier, train_classifier
+from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
+from .classify import accuracy as classification_accuracy
+from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
+from .train import TrainConfig, denoise_images, latest_checkpoint, load_test_set, load_trained, pick_device
+from .train import prepare_model, train
+
+NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
+DEFAULT_EPOCHS = 5
+DENOISER_RECIPE = dict(init="spiking", init_gain=1.5, lr_schedule="cosine", seed=0)
+CLASSIFIER_RECIPE = dict(init="spiking", init_gain=1.5, lr_schedule="cosine", seed=0)
+# The ITBP reading of Table 1 and the figures: the authors' script lets gradients cross time.
+ITBP_TEMPORAL_GRAD = True
+ITBP_READINGS = {"detached": False, "through-time": True}
+FIG6_STEPS = (2, 4, 6, 8)
+FIG6_NOISE_LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8)
+FIG7_THRESHOLDS = (0.02, 0.05, 0.077, 0.1, 0.2, 0.5)
+FIG5_IMAGE_INDEX = 0          # MNIST test image 0, a 7
+ENERGY_TEST_IMAGES = 1000     # enough for stable firing rates (vtsnn energy's default)
+NOT_RUN = "not run"
+
+# ------------------------------------------------------------------- the paper's numbers
+
+TABLE1_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "F-MNIST", "cifar10": "CIFAR-10"}
+# PSNR (dB) at eta = 0.2, 0.4, 0.6, 0.8.
+PAPER_TABLE1 = {
+    ("mnist", "if"): (23.57, 23.15, 23.09, 22.56),
+    ("fashion_mnist", "if"): (21.67, 21.26, 20.64, 19.83),
+    ("cifar10", "if"): (18.27, 14.08, 14.76, 13.16),
+    ("mnist", "lif"): (22.99, 21.74, 19.04, 19.05),
+    ("fashion_mnist", "lif"): (20.85, 20.82, 19.86, 18.71),
+    ("cifar10", "lif"): (15.85, 10.53, 10.96, 9.47),
+}
+# Table 2 (MNIST, eta 0.2, IF), keyed (encoder, decoder, training), in the paper's row order.
+PAPER_TABLE2 = {
+    ("uwe", "uwd", "stbp"): 9.60, ("uwe", "mpd", "stbp"): 8.00,
+    ("ttfs", "uwd", "stbp"): 8.54, ("ttfs", "mpd", "stbp"): 9.76,
+    ("uwe", "uwd", "itbp"): 23.57, ("uwe", "mpd", "itbp"): 11.91,
+    ("ttfs", "uwd", "itbp"): 11.81, ("ttfs", "mpd", "itbp"): 20.70,
+}
+PAPER_TABLE2_ANN = 23.05
+# Fig. 6 states two accuracies in the text, keyed (T, eta).
+PAPER_FIG6 = {(8, 0.0): 0.992, (2, 0.8): 0.852}
+
+
+# ============================================================================ cells
+
+Config = TrainConfig | ClassifyConfig
+
+
+@dataclass
+class Cell:
+    """One run of an experiment, with the paper's number for it.
+
+    ``paper`` is a PSNR in dB for denoisers and an accuracy in [0, 1] for classifiers
+    (``None`` where the paper gives none). ``run_name`` is the run's folder under the
+    runs root; cells with equal configurations share it.
+    """
+
+    experiment: str
+    cell_id: str
+    config: Config
+    paper: float | None = None
+    labels: dict = field(default_factory=dict)
+    run_name: str = ""
+
+    @property
+    def is_classifier(self) -> bool:
+        return isinstance(self.config, ClassifyConfig)
+
+    def describe(self) -> dict:
+        """The summary fields that say what the cell is."""
+        c = self.config
+        if self.is_classifier:
+            return {"dataset": c.dataset, "noise": c.noise, "neuron": c.neuron, "encoder": "uwe", "decoder": None,
+                    "training": "bptt" if c.temporal_grad else "spatial", "steps": c.steps}
+        ann = c.training == "ann"
+        return {"dataset": c.dataset, "noise": c.noise, "neuron": None if ann else c.neuron,
+                "encoder": None if ann else c.encoder, "decoder": None if ann else c.decoder,
+                "training": c.training, "temporal_grad": None if ann else c.temporal_grad,
+                "output_threshold": None if ann else c.output_threshold}
+
+    def fields(self) -> dict:
+        """What ``subset`` filters match: the id, labels, description and config fields."""
+        return {**self.config.to_dict(), **self.describe(), **self.labels, "id": self.cell_id,
+                "experiment": self.experiment}
+
+
+def _denoiser(**settings) -> TrainConfig:
+    settings.setdefault("epochs", DEFAULT_EPOCHS)
+    return TrainConfig(**{**DENOISER_RECIPE, **settings})
+
+
+def _itbp(dataset: str = "mnist", noise: float = 0.2, neuron: str = "if", **settings) -> TrainConfig:
+    return _denoiser(dataset=dataset, noise=noise, neuron=neuron, training="itbp",
+                     temporal_grad=ITBP_TEMPORAL_GRAD, **settings)
+
+
+def _table1_cells() -> list[Cell]:
+    cells = []
+    for dataset in TABLE1_DATASETS:
+        for neuron in ("if", "lif"):
+            for noise, paper in zip(NOISE_LEVELS, PAPER_TABLE1[(dataset, neuron)]):
+                cells.append(Cell("table1", f"{dataset}-{neuron}-{noise:g}", _itbp(dataset, noise, neuron), paper,
+                                  {"dataset": dataset, "neuron": neuron, "noise": noise}))
+    return cells
+
+
+def _table2_cells() -> list[Cell]:
+    cells = []
+    for (encoder, decoder, training), paper in PAPER_TABLE2.items():
+        row = f"{encoder}-{decoder}-{training}"
+        labels = {"row": row.upper(), "encoder": encoder, "decoder": decoder, "training": training}
+        if training == "stbp":
+            config = _denoiser(encoder=encoder, decoder=decoder, training="stbp")
+            cells.append(Cell("table2", row, config, paper, {**labels, "reading": ""}))
+            continue
+        for reading, temporal_grad in ITBP_READINGS.items():
+            config = _denoiser(encoder=encoder, decoder=decoder, training="itbp", temporal_grad=temporal_grad)
+            cells.append(Cell("table2", f"{row}-{reading}", config, paper, {**labels, "reading": reading}))
+    cells.append(Cell("table2", "ann", _denoiser(training="ann"), PAPER_TABLE2_ANN,
+                      {"row": "ANN", "training": "ann", "reading": ""}))
+    return cells
+
+
+def _fig5_cells() -> list[Cell]:
+    return [dataclasses.replace(cell, experiment="fig5") for cell in _table1_cells()
+            if cell.labels["dataset"] == "mnist" and cell.labels["neuron"] == "if"]
+
+
+def _fig6_cells() -> list[Cell]:
+    cells = []
+    for steps in FIG6_STEPS:
+        for noise in FIG6_NOISE_LEVELS:
+            config = ClassifyConfig(steps=steps, noise=noise, epochs=DEFAULT_EPOCHS, **CLASSIFIER_RECIPE)
+            cells.append(Cell("fig6", f"t{steps}-eta{noise:g}", config, PAPER_FIG6.get((steps, noise)),
+                              {"steps": steps, "noise": noise}))
+    return cells
+
+
+def _fig7_cells() -> list[Cell]:
+    return [Cell("fig7", f"threshold-{threshold:g}", _itbp(output_threshold=threshold), None,
+                 {"output_threshold": threshold}) for threshold in FIG7_THRESHOLDS]
+
+
+def _energy_cells() -> list[Cell]:
+    return [Cell("energy", "mnist-if-0.2", _itbp("mnist", 0.2, "if"), None, {"dataset": "mnist", "noise": 0.2})]
+
+
+# ======================================================================= experiments
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment: its cells, how its table reads, and its figure (if any)."""
+
+    name: str
+    title: str
+    build: Callable[[], list[Cell]]
+    label_columns: tuple[tuple[str, str], ...]      # (header, label key)
+    note: str = ""
+    figure: str | None = None                        # name of the PNG it draws
+    layout: tuple[tuple[str, ...], str] | None = None   # the paper's layout: (row labels, column label)
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("table1", "Table 1: PSNR (dB) of VTSNN-IF and VTSNN-LIF (UWE + UWD + ITBP)", _table1_cells,
+               (("dataset", "dataset"), ("neuron", "neuron"), ("η", "noise")),
+               "ITBP as in the authors' script (bit-plane loss, gradients through time); "
+               "CIFAR-10 in gray (BT.601 luma), 32x32.", layout=(("dataset", "neuron"), "noise")),
+    Experiment("table2", "Table 2: encoders, decoders and training methods (MNIST, η = 0.2, IF)", _table2_cells,
+               (("method", "row"), ("ITBP reading", "reading")),
+               "ITBP is reported in both readings: `detached` (membrane detached between time steps, the "
+               "paper's text) and `through-time` (gradients cross time, the authors' released script, "
+               "which the shipped models use); the paper's single number is given beside both. "
+               "ANN: the same U-Net with ReLU, trained with MSE."),
+    Experiment("fig5", "Figure 5: an MNIST digit denoised at four noise levels (VTSNN-IF)", _fig5_cells,
+               (("η", "noise"),), "The models are Table 1's MNIST IF models.", figure="fig5.png"),
+    Experiment("fig6", "Figure 6: VTLeNet accuracy on MNIST against T and the noise level", _fig6_cells,
+               (("T", "steps"), ("η", "noise")),
+               "Inputs keep the T most significant bits of the (noisy) 8-bit image, UWE-encoded in T steps; "
+               "the paper states only the two accuracies shown.", figure="fig6.png",
+               layout=(("steps",), "noise")),
+    Experiment("fig7", "Figure 7: the output layer's threshold (MNIST, η = 0.2, IF)", _fig7_cells,
+               (("output threshold", "output_threshold"),),
+               "One model trained per threshold; the output firing rate is the fraction of (pixel, time "
+               "step) pairs where the output neuron fires, on the test set.", figure="fig7.png"),
+    Experiment("energy", "Table 3: operations and energy (MNIST, η = 0.2, IF)", _energy_cells,
+               (("model", "id"),),
+               f"Counted on (at most) the first {ENERGY_TEST_IMAGES} noisy test images; see `vtsnn.energy` "
+               "for the counting rules."),
+)}
+ALL = "all"
+
+
+def experiment_names() -> list[str]:
+    return [*EXPERIMENTS, ALL]
+
+
+def _config_key(config: Config) -> str:
+    return type(config).__name__ + json.dumps(config.to_dict(), sort_keys=True)
+
+
+def _base_cells(name: str) -> list[Cell]:
+    """The cells of ``name`` (or of every experiment), with their shared run folders named."""
+    if name != ALL and name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(experiment_names())}")
+    # The first cell (in EXPERIMENTS order) with a given configuration owns its run.
+    owner: dict[str, str] = {}
+    every = [cell for experiment in EXPERIMENTS.values() for cell in experiment.build()]
+    for cell in every:
+        owner.setdefault(_config_key(cell.config), f"{cell.experiment}/{cell.cell_id}")
+    for cell in every:
+        cell.run_name = owner[_config_key(cell.config)]
+    return [cell for cell in every if name == ALL or cell.experiment == name]
+
+
+def cells(name: str, epochs: int | None = None, subset: str | None = None,
+          overrides: dict | None = None) -> list[Cell]:
+    """The cells of experiment ``name`` (``"all"``: every experiment), in table order.
+
+    Args:
+        epochs: train every run for this many epochs (default :data:`DEFAULT_EPOCHS`).
+        subset: keep the cells matching ``"key=value,key=value"`` (see :func:`parse_subset`).
+        overrides: config fields to change in every cell that has them, e.g.
+            ``{"channels": (4, 8), "train_limit": 1000}`` for a reduced run.
+    """
+    selected = _base_cells(name)
+    changes = dict(overrides or {})
+    if epochs is not None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        changes["epochs"] = epochs
+    _check_override_keys(changes, selected)
+    for cell in selected:
+        applicable = {k: v for k, v in changes.items() if k in _field_names(cell.config)}
+        cell.config = dataclasses.replace(cell.config, **applicable)
+    if subset:
+        selected = filter_cells(selected, parse_subset(subset))
+    return selected
+
+
+def _field_names(config: Config) -> set[str]:
+    return {f.name for f in dataclasses.fields(config)}
+
+
+def _check_override_keys(overrides: dict, selected: list[Cell]) -> None:
+    known = set().union(*(_field_names(cell.config) for cell in selected)) if selected else set()
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown override {', '.join(unknown)}; the cells' configurations have "
+                         f"{', '.join(sorted(known))}")
+
+
+# ------------------------------------------------------------------ subsets and shards
+
+def parse_subset(text: str) -> dict[str, list[str]]:
+    """``"dataset=mnist,neuron=if,noise=0.2,noise=0.4"`` -> {key: accepted values}.
+
+    Different keys must all match; a key given twice matches either value.
+    """
+    wanted: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"subset entries are KEY=VALUE separated by commas, got {part!r}")
+        wanted.setdefault(key.strip(), []).append(value.strip())
+    if not wanted:
+        raise ValueError(f"empty subset {text!r}; give KEY=VALUE pairs such as dataset=mnist,neuron=if")
+    return wanted
+
+
+def _matches(actual, wanted: str) -> bool:
+    if isinstance(actual, (list, tuple)):
+        actual = ",".join(map(str, actual))
+    if actual is None:
+        return wanted.lower() in ("none", "null", "")
+    if isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        try:
+            return float(wanted) == float(actual)
+        except ValueError:
+            return False
+    return str(actual).lower() == wanted.lower()
+
+
+def filter_cells(selected: list[Cell], wanted: dict[str, list[str]]) -> list[Cell]:
+    if selected:
+        known = set().union(*(cell.fields() for cell in selected))
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise ValueError(f"unknown subset key {', '.join(unknown)}; use one of {', '.join(sorted(known))}")
+    return [cell for cell in selected
+            if all(any(_matches(cell.fields().get(key), value) for value in values) for key, values in wanted.items())]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``: shard 2 of 4, counted from 0."""
+    index, sep, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = None
+    if not sep or shard is None or not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise ValueError(f"a shard is I/N with 0 <= I < N, e.g. 0/4, got {text!r}")
+    return shard
+
+
+def shard_cells(selected: list[Cell], shard: tuple[int, int]) -> list[Cell]:
+    """The cells whose run belongs to ``shard``; a shared run goes to one shard only.
+
+    Runs are dealt round-robin in sorted order, so the ``n`` shards are disjoint and
+    together cover every cell, whatever process or machine runs each.
+    """
+    index, count = shard
+    runs = sorted({cell.run_name for cell in selected})
+    mine = set(runs[index::count])
+    return [cell for cell in selected if cell.run_name in mine]
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["channels=4,8", "train_limit=32", "precision=bf16"]`` -> typed values.
+
+    Values are read as JSON where they can be (numbers, true/false, null), a comma
+    list as a tuple of such values, anything else as text; each config checks its own.
+    """
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"overrides are KEY=VALUE, got {item!r}")
+        parts = [_parse_value(v) for v in value.split(",")]
+        overrides[key.strip().replace("-", "_")] = tuple(parts) if "," in value else parts[0]
+    return overrides
+
+
+def _parse_value(text: str):
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+# ========================================================================== run status
+
+def _resume_keys(config: Config) -> tuple[str, ...]:
+    return CLASSIFY_RESUME_KEYS if isinstance(config, ClassifyConfig) else DENOISE_RESUME_KEYS
+
+
+def finished_epoch(run_dir: Path) -> int:
+    """The epoch of the run's last complete checkpoint (0 if none)."""
+    pointer = Path(run_dir) / "latest.json"
+    return int(ckpt.read_json(pointer)["epoch"]) if pointer.is_file() else 0
+
+
+def check_run_matches(cell: Cell, run_dir: Path) -> None:
+    """Refuse a run folder that holds another configuration (other than its epochs)."""
+    latest = latest_checkpoint(run_dir)
+    if latest is not None:
+        stored = ckpt.read_json(latest / "config.json")
+        ckpt.check_config_matches(stored, cell.config.to_dict(), _resume_keys(cell.config), str(run_dir))
+
+
+def _epochs_text(count: int) -> str:
+    return f"{count} epoch" + ("" if count == 1 else "s")
+
+
+def run_status(cell: Cell, runs_root, out_root) -> str:
+    """One line: how far the cell's run and its result are."""
+    run_dir = Path(runs_root) / cell.run_name
+    epoch, target = finished_epoch(run_dir), cell.config.epochs
+    result = _read_result(Path(out_root) / cell.experiment / f"{cell.cell_id}.json")
+    try:
+        check_run_matches(cell, run_dir)
+        mismatch = ""
+    except ckpt.CheckpointError as error:
+        mismatch = str(error)
+    if mismatch:
+        return f"conflict: {mismatch}"
+    if _lock_path(run_dir).exists():
+        state = f"training elsewhere or interrupted (lock {_lock_path(run_dir)})"
+    elif epoch >= target:
+        state = f"trained ({_epochs_text(epoch)})"
+    elif epoch:
+        state = f"partial ({epoch}/{target} epochs)"
+    else:
+        state = "not started"
+    if result:
+        value = _metric_text(result)
+        state += f"; result: {value} at epoch {result['epochs']}"
+    return state
+
+
+# ============================================================================ running
+
+def reproduce_command(name: str, epochs=None, subset=None, overrides=None) -> str:
+    """The ``vtsnn reproduce`` command line that runs these settings (for the records)."""
+    words = ["vtsnn", "reproduce", name]
+    if epochs is not None:
+        words += ["--epochs", str(epochs)]
+    if subset:
+        words += ["--subset", subset]
+    for key, value in (overrides or {}).items():
+        text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        words += ["--override", f"{key}={text}"]
+    return shlex.join(words)
+
+
+def run_experiment(name: str, out_root="results", runs_root="runs", epochs: int | None = None,
+                   subset: str | None = None, shard: tuple[int, int] = (0, 1), data_dir=None,
+                   progress: bool = True, overrides: dict | None = None, device: str | None = None,
+                   command: str | None = None, reports: bool = True, log=print) -> list[dict]:
+    """Train (or resume) and evaluate this shard's cells, then rebuild the reports.
+
+    Returns the result records of the cells this call ran. Runs whose last checkpoint
+    has reached ``epochs`` are not trained again, and a result file that already
+    scores that checkpoint is not recomputed, so running the same command twice
+    costs only the reports. ``reports=False`` leaves the reports to the caller (the
+    parallel workers of ``--jobs``, whose parent writes them once at the end).
+    """
+    out_root, runs_root = Path(out_root), Path(runs_root)
+    selected = cells(name, epochs, subset, overrides)
+    if not selected:
+        raise ValueError(f"no cell of {name} matches the subset {subset!r}; see 'vtsnn reproduce {name} --list'")
+    mine = shard_cells(selected, shard)
+    command = command or reproduce_command(name, epochs, subset, overrides)
+    log(f"{name}: {len(mine)} of {len(selected)} cells in shard {shard[0]}/{shard[1]}")
+    records = []
+    for position, cell in enumerate(mine, 1):
+        prefix = f"[{position}/{len(mine)}] {cell.experiment}/{cell.cell_id}"
+        record = run_cell(cell, runs_root, out_root, data_dir, progress, device, command, log, prefix)
+        if record is not None:
+            records.append(record)
+    if reports:
+        for experiment in dict.fromkeys(cell.experiment for cell in selected):
+            write_reports(experiment, out_root, data_dir=data_dir, device=device, log=log)
+    return records
+
+
+def run_cell(cell: Cell, runs_root: Path, out_root: Path, data_dir, progress: bool, device, command: str,
+             log=print, prefix: str = "") -> dict | None:
+    """Train or resume the cell's run unless finished, then score it; ``None`` if its run is busy."""
+    run_dir = runs_root / cell.run_name
+    check_run_matches(cell, run_dir)
+    done = finished_epoch(run_dir)
+    if done >= cell.config.epochs:
+        log(f"{prefix}: run {run_dir} finished ({_epochs_text(done)}), not trained again")
+    else:
+        try:
+            with _run_lock(run_dir):
+                log(f"{prefix}: training in {run_dir}" + (f" (resuming after epoch {done})" if done else ""))
+                trainer = train_classifier if cell.is_classifier else train
+                trainer(cell.config, run_dir, resume=True, progress=progress, data_dir=data_dir, device=device)
+        except RunBusy as busy:
+            log(f"{prefix}: skipped, {busy}")
+            return None
+    result_path = out_root / cell.experiment / f"{cell.cell_id}.json"
+    previous = _read_result(result_path)
+    epoch = finished_epoch(run_dir)
+    if previous and previous.get("epochs") == epoch and previous.get("config") == _stored_config(run_dir):
+        log(f"{prefix}: {result_path} already scores epoch {epoch}, kept")
+        return previous
+    record = score_cell(cell, run_dir, data_dir, device, command)
+    write_json(result_path, record)
+    log(f"{prefix}: {_metric_text(record)} -> {result_path}")
+    return record
+
+
+def _stored_config(run_dir: Path) -> dict:
+    return ckpt.read_json(latest_checkpoint(run_dir) / "config.json")
+
+
+# ------------------------------------------------------------------- locks on runs
+
+class RunBusy(RuntimeError):
+    """Another process holds the run's lock."""
+
+
+def _lock_path(run_dir: Path) -> Path:
+    return run_dir.with_name(run_dir.name + ".lock")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _run_lock(run_dir: Path):
+    """Hold ``<run>.lock`` while training, so two shards never train the same run at once.
+
+    A lock left by a dead process on this host is taken over; one from another host
+    is respected (delete it by hand if that machine is gone).
+    """
+    path = _lock_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text() or "{}")
+            except (OSError, json.JSONDecodeError):
+                holder = {}
+            if holder.get("host") == me["host"] and not _process_alive(int(holder.get("pid", -1))):
+                path.unlink(missing_ok=True)          # its owner died: the checkpoint is still consistent
+                continue
+            raise RunBusy(f"{run_dir} is being trained by process {holder.get('pid')} on {holder.get('host')} "
+                          f"(remove {path} if it is not)") from None
+        with os.fdopen(handle, "w") as file:
+            json.dump(me, file)
+        break
+    else:
+        raise RunBusy(f"could not take the lock {path}")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# ============================================================================ scoring
+
+def score_cell(cell: Cell, run_dir: Path, data_dir=None, device=None, command: str = "") -> dict:
+    """Evaluate the cell's final checkpoint; the record of ``results/<experiment>/<cell>.json``."""
+    started = time.perf_counter()
+    torch_device = pick_device(device)
+    if cell.is_classifier:
+        scores = _score_classifier(run_dir, data_dir, torch_device)
+    else:
+        scores = _score_denoiser(run_dir, data_dir, torch_device, count_energy=cell.experiment == "energy")
+    stored = _stored_config(run_dir)
+    paper_key = "paper_accuracy" if cell.is_classifier else "paper_psnr"
+    return {"experiment": cell.experiment, "cell": cell.cell_id, "status": "done", **cell.describe(),
+            **scores, paper_key: cell.paper, "epochs": finished_epoch(run_dir), "seed": stored["seed"],
+            "test_seed": stored["test_seed"], "wall_seconds": training_seconds(run_dir),
+            "score_seconds": round(time.perf_counter() - started, 2), "command": command,
+            "run_dir": str(run_dir), "labels": cell.labels, "config": stored,
+            "compute": compute_description(torch_device)}
+
+
+def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy: bool = False) -> dict:
+    model, config = load_trained(run_dir)
+    model = prepare_model(model, config, device)
+    clean, noisy = load_test_set(config, data_dir)
+    with OutputFiringRate(model) as rate:
+        denoised = denoise_images(model, noisy, config)
+    # The same PSNR as train.evaluate, plus the MSE that Fig. 7 plots.
+    from .metrics import psnr
+    clean01 = clean.float() / 255.0
+    scores = {"psnr": psnr(denoised, clean01).item(), "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
+              "mse": torch.mean((denoised.double() - clean01.double()) ** 2).item(),
+              "output_rate": rate.value, "test_images": int(clean.shape[0])}
+    if count_energy:
+        scores["energy"] = _energy_report(model, config, noisy[:ENERGY_TEST_IMAGES])
+    return scores
+
+
+def _energy_report(model, config: TrainConfig, noisy: torch.Tensor) -> dict:
+    try:
+        from .energy import DEFAULT_PRESET, count_operations_on_images, energy_report
+    except ImportError as error:
+        raise ValueError(f"the energy experiment is not available: vtsnn.energy cannot be imported ({error})") from None
+    from .train import encode_input
+
+    device = next(model.parameters()).device
+    counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch.to(device), config))
+    report = energy_report(counts, DEFAULT_PRESET)
+    report["images"] = int(noisy.shape[0])
+    return report
+
+
+def _score_classifier(run_dir: Path, data_dir, device: torch.device) -> dict:
+    model, config = load_classifier(run_dir)
+    images, labels = load_classification_test_set(config, data_dir)
+    return {"accuracy": classification_accuracy(model.to(device), images, labels, config.steps),
+            "test_images": int(images.shape[0])}
+
+
+class OutputFiringRate:
+    """Fraction of output spikes (over pixels, time steps and images) while in a ``with`` block.
+
+    A forward hook on ``model.output_neuron`` sees its spikes as the model runs;
+    models without one (the ANN) give ``None``.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.neuron = getattr(model, "output_neuron", None)
+        self.spikes, self.count, self.handle = 0.0, 0, None
+
+    def _record(self, module, inputs, output):
+        self.spikes += float(output.float().sum())
+        self.count += output.numel()
+
+    def __enter__(self):
+        if self.neuron is not None:
+            self.handle = self.neuron.register_forward_hook(self._record)
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.handle.remove()
+
+    @property
+    def value(self) -> float | None:
+        return self.spikes / self.count if self.count else None
+
+
+def training_seconds(run_dir: Path) -> float | None:
+    """Training time of the run's epochs, from ``log.jsonl`` (the last record of each epoch)."""
+    log_path = Path(run_dir) / "log.jsonl"
+    if not log_path.is_file():
+        return None
+    per_epoch = {}
+    for line in log_path.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("kind") == "eval" and "epoch_seconds" in record:
+            per_epoch[record["epoch"]] = record["epoch_seconds"]
+    done = finished_epoch(run_dir)
+    return round(sum(seconds for epoch, seconds in per_epoch.items() if epoch <= done), 2)
+
+
+def compute_description(device: torch.device) -> dict:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+    return {"device": str(device), "name": name, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "host": socket.gethostname()}
+
+
+# ============================================================================ reports
+
+def write_json(path: Path, payload) -> None:
+    """Atomic, in the order the record was built (cell, what it is, scores, provenance)."""
+    ckpt.atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
+
+
+def _read_result(path: Path) -> dict | None:
+    return ckpt.read_json(path) if path.is_file() else None
+
+
+def collect_records(name: str, out_root) -> list[dict]:
+    """One record per cell of experiment ``name``: its result, or a "not run" placeholder."""
+    folder = Path(out_root) / name
+    records = []
+    for cell in _base_cells(name):
+        result = _read_result(folder / f"{cell.cell_id}.json")
+        if result is None:
+            paper_key = "paper_accuracy" if cell.is_classifier else "paper_psnr"
+            metrics = ({"accuracy": None} if cell.is_classifier
+                       else {"psnr": None, "noisy_psnr": None, "mse": None, "output_rate": None})
+            result = {"experiment": name, "cell": cell.cell_id, "status": NOT_RUN, **cell.describe(), **metrics,
+                      paper_key: cell.paper, "epochs": None, "seed": cell.config.seed, "labels": cell.labels}
+        records.append(result)
+    return records
+
+
+SUMMARY_KEYS = ("experiment", "cell", "status", "dataset", "noise", "neuron", "encoder", "decoder", "training",
+                "temporal_grad", "output_threshold", "steps", "psnr", "noisy_psnr", "paper_psnr", "mse",
+                "output_rate", "accuracy", "paper_accuracy", "epochs", "seed", "test_images", "wall_seconds",
+                "command")
+
+
+def summary_record(record: dict) -> dict:
+    return {key: record[key] for key in SUMMARY_KEYS if key in record}
+
+
+def write_reports(name: str, out_root="results", data_dir=None, device=None, log=print) -> list[Path]:
+    """(Re)write ``summary.json``, ``README.md`` and the figure of ``name`` from its cell files."""
+    experiment = EXPERIMENTS[name]
+    folder = Path(out_root) / name
+    records = collect_records(name, out_root)
+    written = []
+    write_json(folder / "summary.json", [summary_record(r) for r in records])
+    written.append(folder / "summary.json")
+    if experiment.figure and any(r["status"] == "done" for r in records):
+        draw = FIGURES[name]
+        written.append(draw(records, folder / experiment.figure, data_dir=data_dir, device=device))
+    ckpt.atomic_write_bytes(folder / "README.md", markdown_report(experiment, records).encode())
+    written.append(folder / "README.md")
+    log(f"{name}: {sum(r['status'] == 'done' for r in records)}/{len(records)} cells done; "
+        f"reports in {folder}")
+    return written
+
+
+def _number(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def _metric_text(record: dict) -> str:
+    if record.get("accuracy") is not None:
+        return f"accuracy {100 * record['accuracy']:.2f}%"
+    if record.get("psnr") is not None:
+        return f"PSNR {record['psnr']:.2f} dB (noisy {record['noisy_psnr']:.2f} dB)"
+    return NOT_RUN
+
+
+def _label_text(record: dict, key: str) -> str:
+    value = record.get("labels", {}).get(key, record.get(key, record.get("cell") if key == "id" else None))
+    if key == "dataset":
+        return DATASET_NAMES.get(value, str(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "" if value is None else str(value)
+
+
+def _metric_columns(name: str) -> list[tuple[str, Callable[[dict], str]]]:
+    if name == "fig6":
+        return [("accuracy", lambda r: _percent(r.get("accuracy"))),
+                ("paper", lambda r: _percent(r.get("paper_accuracy")))]
+    columns = [("noisy PSNR", lambda r: _number(r.get("noisy_psnr"))),
+               ("PSNR (ours)", lambda r: _number(r.get("psnr"))),
+               ("PSNR (paper)", lambda r: _number(r.get("paper_psnr")))]
+    if name == "fig7":
+        columns += [("MSE", lambda r: _number(r.get("mse"), 5)),
+                    ("output rate", lambda r: _percent(r.get("output_rate")))]
+    if name == "energy":
+        columns += [("ANN/SNN energy", lambda r: _number(_energy_ratio(r)))]
+    return columns
+
+
+def _energy_ratio(record: dict) -> float | None:
+    return ((record.get("energy") or {}).get("totals") or {}).get("ann_snn_ratio_exact")
+
+
+def markdown_report(experiment: Experiment, records: list[dict]) -> str:
+    """The experiment's Markdown: the table (ours beside the paper's), settings and commands."""
+    headers = [h for h, _ in experiment.label_columns] + [h for h, _ in _metric_columns(experiment.name)]
+    headers += ["epochs", "seed", "train time", "status"]
+    intro = ("Produced by `vtsnn reproduce` (commands below); each cell's JSON beside this file holds its "
+             "configuration, compute and command.")
+    if experiment.name != "fig6":
+        intro += " \"noisy PSNR\" is the PSNR of the noisy input itself, so every gain is visible."
+    lines = [f"# {experiment.title}", "", intro, "",
+             "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for record in records:
+        row = [_label_text(record, key) for _, key in experiment.label_columns]
+        row += [show(record) for _, show in _metric_columns(experiment.name)]
+        row += [str(record.get("epochs") or "–"), str(record.get("seed", "–")),
+                _duration(record.get("wall_seconds")), record["status"]]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", experiment.note, ""]
+    if experiment.layout:
+        lines += _paper_layout(experiment, records)
+    if experiment.figure:
+        lines += [f"![{experiment.name}]({experiment.figure})", ""]
+    lines += _energy_section(records) + _provenance_section(records)
+    return "\n".join(lines)
+
+
+def _paper_layout(experiment: Experiment, records: list[dict]) -> list[str]:
+    """The same numbers laid out as in the paper, each cell "ours / paper"."""
+    row_keys, column_key = experiment.layout
+    columns = list(dict.fromkeys(_label_text(r, column_key) for r in records))
+    rows: dict[tuple, dict] = {}
+    for record in records:
+        row = tuple(_label_text(record, key) for key in row_keys)
+        rows.setdefault(row, {})[_label_text(record, column_key)] = record
+    show = _percent if experiment.name == "fig6" else _number
+    metric, paper = ("accuracy", "paper_accuracy") if experiment.name == "fig6" else ("psnr", "paper_psnr")
+    headers = [header for header, key in experiment.label_columns if key in row_keys]
+    headers += [f"{_column_header(experiment, column_key)} = {c}" for c in columns]
+    lines = ["## In the paper's layout (ours / paper)", "",
+             "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row, by_column in rows.items():
+        texts = [f"{show(by_column[c].get(metric))} / {show(by_column[c].get(paper))}" if c in by_column else ""
+                 for c in columns]
+        lines.append("| " + " | ".join([*row, *texts]) + " |")
+    return lines + [""]
+
+
+def _column_header(experiment: Experiment, key: str) -> str:
+    return next((header for header, label in experiment.label_columns if label == key), key)
+
+
+def _energy_section(records: list[dict]) -> list[str]:
+    reports = [r for r in records if r.get("energy")]
+    if not reports:
+        return []
+    from .energy import format_table
+    report = reports[0]["energy"]
+    return ["## Per layer", "", f"Counted on {report['images']} noisy test images.", "", format_table(report), ""]
+
+
+def _provenance_section(records: list[dict]) -> list[str]:
+    done = [r for r in records if r["status"] == "done"]
+    if not done:
+        return ["No cell has been run yet."]
+    lines = ["## How these numbers were made", ""]
+    for command in dict.fromkeys(r.get("command", "") for r in done):
+        names = ", ".join(r["cell"] for r in done if r.get("command", "") == command)
+        lines.append(f"- `{command}`: {names}")
+    computes = dict.fromkeys(f"{r['compute']['name']} ({r['compute']['device']}, torch {r['compute']['torch']})"
+                             for r in done if r.get("compute"))
+    total = sum(r.get("wall_seconds") or 0 for r in done)
+    lines += ["", f"Training time, summed over the cells shown: {_duration(total)} "
+                  f"(shared runs counted once per cell). Scored on: {'; '.join(computes) or 'unknown'}.", ""]
+    return lines
+
+
+# ============================================================================ figures
+
+def _new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=120)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_figure(figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    return path
+
+
+def draw_fig5(records: list[dict], path: Path, data_dir=None, device=None) -> Path:
+    """Clean, noisy and denoised versions of one MNIST test digit, one model per noise level."""
+    from .data import fixed_test_noise, load_dataset
+    from .figures import denoising_grid
+
+    done = [r for r in records if r["status"] == "done"]
+    images, _ = load_dataset("mnist", "test", data_dir)
+    clean = images[FIG5_IMAGE_INDEX:FIG5_IMAGE_INDEX + 1]
+    noisy_by_eta, denoised_by_eta, psnr_by_eta = {}, {}, {}
+    for record in done:
+        model, config = load_trained(record["run_dir"])
+        model = prepare_model(model, config, pick_device(device))
+        noisy = fixed_test_noise(clean, config.noise, seed=config.test_seed)
+        noisy_by_eta[config.noise] = noisy.float() / 255.0
+        denoised_by_eta[config.noise] = denoise_images(model, noisy, config)
+        psnr_by_eta[config.noise] = {"psnr": record["psnr"], "noisy_psnr": record["noisy_psnr"]}
+    return denoising_grid(clean.float() / 255.0, noisy_by_eta, denoised_by_eta, path, psnr_by_eta=psnr_by_eta)
+
+
+def draw_fig6(records: list[dict], path: Path, data_dir=None, device=None) -> Path:
+    """Accuracy against the noise level, one line per T, with the paper's stated points."""
+    figure = _new_figure(5.5, 3.8)
+    axis = figure.subplots()
+    for steps in FIG6_STEPS:
+        points = sorted((r["noise"], 100 * r["accuracy"]) for r in records
+                        if r.get("steps") == steps and r.get("accuracy") is not None)
+        if points:
+            axis.plot(*zip(*points), "o-", label=f"T = {steps}")
+    paper = [(noise, 100 * value, steps) for (steps, noise), value in PAPER_FIG6.items()]
+    axis.plot([p[0] for p in paper], [p[1] for p in paper], "k*", markersize=11, label="paper (text)")
+    for noise, value, steps in paper:
+        axis.annotate(f"T={steps}", (noise, value), textcoords="offset points", xytext=(6, -10), fontsize=8)
+    axis.set_xlabel("noise level η")
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title("VTLeNet on MNIST")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save_figure(figure, path)
+
+
+def draw_fig7(records: list[dict], path: Path, data_dir=None, device=None) -> Path:
+    """PSNR and MSE, and the output firing rate, against the output threshold."""
+    done = sorted((r for r in records if r["status"] == "done"), key=lambda r: r["output_threshold"])
+    thresholds = [r["output_threshold"] for r in done]
+    figure = _new_figure(9.0, 3.6)
+    quality_axis, rate_axis = figure.subplots(1, 2)
+    quality_axis.plot(thresholds, [r["psnr"] for r in done], "o-", color="C0", label="PSNR")
+    quality_axis.set_ylabel("test PSNR (dB)", color="C0")
+    mse_axis = quality_axis.twinx()
+    mse_axis.plot(thresholds, [r["mse"] for r in done], "s--", color="C1", label="MSE")
+    mse_axis.set_ylabel("test MSE", color="C1")
+    rate_axis.plot(thresholds, [100 * (r["output_rate"] or 0.0) for r in done], "o-", color="C2")
+    rate_axis.set_ylabel("output firing rate (%)")
+    for axis in (quality_axis, rate_axis):
+        axis.set_xscale("log")          # the sweep spans decades around 0.077
+        axis.set_xticks(thresholds, [f"{t:g}" for t in thresholds])
+        axis.minorticks_off()
+        axis.axvline(0.077, color="gray", linestyle=":")
+        axis.set_xlabel("output threshold (dotted: the paper's 0.077)")
+        axis.grid(alpha=0.3)
+    quality_axis.set_title("denoising quality")
+    rate_axis.set_title("output spikes")
+    return _save_figure(figure, path)
+
+
+FIGURES = {"fig5": draw_fig5, "fig6": draw_fig6, "fig7": draw_fig7}

@@ -1,0 +1,272 @@
+"""The paper's experiments as data (vtsnn.experiments) and ``vtsnn reproduce`` (vtsnn.cli_reproduce).
+
+The cell tables are checked without training. The end-to-end runs train tiny U-Nets
+(channels 4, 8) for one epoch on the fake 64-image MNIST of test_train.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_train import tiny_mnist  # noqa: F401  (a fixture)
+
+from vtsnn import cli_reproduce, experiments
+from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,
+                               shard_cells)
+
+TINY = {"channels": (4, 8), "train_limit": 32, "test_limit": 16, "batch_size": 16}
+TINY_OPTIONS = ["--epochs", "1", "--override", "channels=4,8", "--override", "train_limit=32",
+                "--override", "test_limit=16", "--override", "batch_size=16", "--quiet"]
+
+
+def by_id(name: str) -> dict:
+    return {cell.cell_id: cell for cell in cells(name)}
+
+
+# ------------------------------------------------------------------------- the cells
+
+def test_every_experiment_has_its_cells():
+    counts = {name: len(cells(name)) for name in EXPERIMENTS}
+    assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
+                      "energy": 1}
+    assert len(cells("all")) == sum(counts.values())
+    for name in EXPERIMENTS:
+        ids = [cell.cell_id for cell in cells(name)]
+        assert len(set(ids)) == len(ids), name
+
+
+def test_table1_cells_carry_the_papers_numbers():
+    table1 = by_id("table1")
+    assert table1["mnist-if-0.2"].paper == 23.57
+    assert table1["mnist-if-0.8"].paper == 22.56
+    assert table1["fashion_mnist-if-0.6"].paper == 20.64
+    assert table1["cifar10-if-0.4"].paper == 14.08
+    assert table1["mnist-lif-0.6"].paper == 19.04
+    assert table1["cifar10-lif-0.8"].paper == 9.47
+    for cell in table1.values():
+        c = cell.config
+        assert (c.training, c.encoder, c.decoder, c.loss) == ("itbp", "uwe", "uwd", "bitplane")
+        assert (c.dataset, c.neuron, c.noise) == (cell.labels["dataset"], cell.labels["neuron"], cell.labels["noise"])
+        assert c.epochs == experiments.DEFAULT_EPOCHS and not c.color
+
+
+def test_table2_has_both_itbp_readings_and_the_ann():
+    table2 = by_id("table2")
+    expected = {"uwe-uwd-stbp": 9.60, "uwe-mpd-stbp": 8.00, "ttfs-uwd-stbp": 8.54, "ttfs-mpd-stbp": 9.76,
+                "uwe-uwd-itbp": 23.57, "uwe-mpd-itbp": 11.91, "ttfs-uwd-itbp": 11.81, "ttfs-mpd-itbp": 20.70}
+    for row, paper in expected.items():
+        if row.endswith("stbp"):
+            cell = table2[row]
+            assert cell.paper == paper and cell.config.training == "stbp" and cell.config.temporal_grad
+            continue
+        detached, through_time = table2[f"{row}-detached"], table2[f"{row}-through-time"]
+        assert detached.paper == through_time.paper == paper
+        assert detached.config.temporal_grad is False and through_time.config.temporal_grad is True
+        assert detached.config.loss == through_time.config.loss == "bitplane"
+    for cell in table2.values():
+        encoder, _, rest = cell.cell_id.partition("-")
+        if cell.cell_id != "ann":
+            assert (cell.config.encoder, cell.config.decoder) == (encoder, rest.split("-")[0])
+        assert (cell.config.dataset, cell.config.noise, cell.config.neuron) == ("mnist", 0.2, "if")
+    assert table2["ann"].config.training == "ann" and table2["ann"].paper == 23.05
+
+
+def test_fig6_grid_and_its_two_paper_points():
+    fig6 = by_id("fig6")
+    assert {(c.config.steps, c.config.noise) for c in fig6.values()} == {
+        (t, eta) for t in (2, 4, 6, 8) for eta in (0.0, 0.2, 0.4, 0.6, 0.8)}
+    assert fig6["t8-eta0"].paper == 0.992 and fig6["t2-eta0.8"].paper == 0.852
+    assert sum(c.paper is not None for c in fig6.values()) == 2
+
+
+def test_fig7_sweeps_around_the_papers_threshold():
+    thresholds = sorted(c.config.output_threshold for c in cells("fig7"))
+    assert 0.077 in thresholds and 0.1 in thresholds
+    assert thresholds[0] < 0.077 < thresholds[-1]
+
+
+def test_cells_with_one_configuration_share_one_run():
+    everything = cells("all")
+    shared = [c for c in everything if c.run_name == "table1/mnist-if-0.2"]
+    assert sorted(f"{c.experiment}/{c.cell_id}" for c in shared) == [
+        "energy/mnist-if-0.2", "fig5/mnist-if-0.2", "fig7/threshold-0.077", "table1/mnist-if-0.2",
+        "table2/uwe-uwd-itbp-through-time"]
+    assert all(c.config == shared[0].config for c in shared)
+    runs = {}
+    for cell in everything:       # different configurations never share a folder
+        assert runs.setdefault(cell.run_name, cell.config) == cell.config
+
+
+# ----------------------------------------------------------------- subsets and shards
+
+def test_subset_filters_cells():
+    assert {c.cell_id for c in cells("table1", subset="dataset=mnist,neuron=if")} == {
+        "mnist-if-0.2", "mnist-if-0.4", "mnist-if-0.6", "mnist-if-0.8"}
+    assert len(cells("table1", subset="noise=0.2,noise=0.4")) == 12      # a repeated key: either value
+    assert [c.cell_id for c in cells("table2", subset="id=ann")] == ["ann"]
+    assert len(cells("table2", subset="reading=detached")) == 4
+    assert len(cells("fig6", subset="steps=8")) == 5
+    assert parse_subset("a=1, b=x,a=2") == {"a": ["1", "2"], "b": ["x"]}
+    with pytest.raises(ValueError, match="unknown subset key"):
+        cells("table1", subset="colour=red")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_subset("mnist")
+
+
+@pytest.mark.parametrize("name", ["table1", "all"])
+def test_shards_are_disjoint_and_cover_every_cell(name):
+    everything = cells(name)
+    keys = lambda selected: [(c.experiment, c.cell_id) for c in selected]   # noqa: E731
+    for count in (1, 2, 3, 7):
+        parts = [keys(shard_cells(everything, (index, count))) for index in range(count)]
+        flat = [key for part in parts for key in part]
+        assert sorted(flat) == sorted(keys(everything)) and len(set(flat)) == len(flat)
+        runs = [{c.run_name for c in shard_cells(everything, (i, count))} for i in range(count)]
+        assert sum(len(r) for r in runs) == len(set().union(*runs))       # a shared run is in one shard
+    assert parse_shard("1/4") == (1, 4)
+    for bad in ("4/4", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(ValueError, match="I/N"):
+            parse_shard(bad)
+
+
+def test_epochs_and_overrides_reach_every_config():
+    overrides = parse_overrides(["channels=4,8", "train_limit=32", "precision=bf16", "test_limit=none"])
+    assert overrides == {"channels": (4, 8), "train_limit": 32, "precision": "bf16", "test_limit": None}
+    selected = cells("table2", epochs=2, overrides=overrides)
+    assert all(c.config.channels == (4, 8) and c.config.epochs == 2 and c.config.precision == "bf16"
+               for c in selected)
+    mixed = cells("all", overrides={"channels": (4, 8), "train_limit": 32})    # fig6 has no channels: skipped there
+    assert all(c.config.train_limit == 32 for c in mixed)
+    with pytest.raises(ValueError, match="unknown override"):
+        cells("table1", overrides={"colour": 1})
+    with pytest.raises(ValueError, match="steps"):
+        cells("fig6", overrides={"steps": 9})
+
+
+# ------------------------------------------------------------------------ end to end
+
+def run_reproduce(capsys, tmp_path, data_dir, *argv):
+    code = cli_reproduce.main([*map(str, argv), "--runs-dir", str(tmp_path / "runs"),
+                               "--out", str(tmp_path / "results"), "--data-dir", str(data_dir)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_reproduce_writes_results_and_skips_finished_runs(tiny_mnist, tmp_path, capsys):
+    argv = ["table2", "--subset", "id=uwe-uwd-itbp-detached", *TINY_OPTIONS]
+    code, out, err = run_reproduce(capsys, tmp_path, tiny_mnist, *argv)
+    assert code == 0, err
+    assert "training in" in out
+
+    folder = tmp_path / "results" / "table2"
+    record = json.loads((folder / "uwe-uwd-itbp-detached.json").read_text())
+    assert record["paper_psnr"] == 23.57 and record["epochs"] == 1 and record["seed"] == 0
+    assert record["noisy_psnr"] < 25 and record["psnr"] > 0 and 0 <= record["output_rate"] <= 1
+    assert record["command"].startswith("vtsnn reproduce table2 --subset id=uwe-uwd-itbp-detached")
+    assert record["wall_seconds"] >= 0 and record["config"]["channels"] == [4, 8]
+
+    summary = json.loads((folder / "summary.json").read_text())
+    assert len(summary) == 13
+    required = {"dataset", "noise", "neuron", "encoder", "decoder", "training", "psnr", "noisy_psnr",
+                "paper_psnr", "epochs", "seed"}
+    for entry in summary:
+        assert required <= set(entry)
+    done = [e for e in summary if e["status"] == "done"]
+    assert [e["cell"] for e in done] == ["uwe-uwd-itbp-detached"] and done[0]["psnr"] == record["psnr"]
+
+    table = (folder / "README.md").read_text()
+    assert "| UWE-UWD-ITBP | detached | " in table and "23.57" in table and f"{record['psnr']:.2f}" in table
+    assert table.count("not run") == 12 and record["command"] in table
+
+    checkpoint = tmp_path / "runs" / "table2" / "uwe-uwd-itbp-detached" / "latest.json"
+    trained_at = checkpoint.stat().st_mtime_ns
+    result_at = (folder / "uwe-uwd-itbp-detached.json").stat().st_mtime_ns
+    code, out, err = run_reproduce(capsys, tmp_path, tiny_mnist, *argv)
+    assert code == 0, err
+    assert "not trained again" in out and "training in" not in out
+    assert checkpoint.stat().st_mtime_ns == trained_at
+    assert (folder / "uwe-uwd-itbp-detached.json").stat().st_mtime_ns == result_at
+
+    code, out, err = run_reproduce(capsys, tmp_path, tiny_mnist, "table2", "--list", *TINY_OPTIONS)
+    assert code == 0 and "table2/uwe-uwd-itbp-detached" in out and "trained (1 epoch)" in out
+    assert "table2/ttfs-mpd-stbp" in out and "not started" in out
+
+
+def test_fig5_fig7_and_energy_reuse_the_table1_run(tiny_mnist, tmp_path):
+    common = dict(out_root=tmp_path / "results", runs_root=tmp_path / "runs", epochs=1, data_dir=tiny_mnist,
+                  progress=False, overrides=TINY, log=lambda message: None)
+    run_experiment("fig5", subset="noise=0.2", **common)
+    assert (tmp_path / "runs" / "table1" / "mnist-if-0.2" / "latest.json").is_file()
+    assert (tmp_path / "results" / "fig5" / "fig5.png").stat().st_size > 0
+    [energy] = run_experiment("energy", **common)
+    assert energy["energy"]["totals"]["mac"] > 0 and energy["energy"]["images"] == TINY["test_limit"]
+    assert "## Per layer" in (tmp_path / "results" / "energy" / "README.md").read_text()
+    [fig7] = run_experiment("fig7", subset="output_threshold=0.077", **common)
+    assert fig7["run_dir"].endswith("table1/mnist-if-0.2") and fig7["mse"] > 0
+    assert (tmp_path / "results" / "fig7" / "fig7.png").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["table1"]     # nothing else was trained
+
+
+def test_figures_draw_from_records(tmp_path):
+    fig6 = [{"status": "done", "steps": t, "noise": eta, "accuracy": 0.9 - eta / 4 - 0.01 * t}
+            for t in (2, 8) for eta in (0.0, 0.4, 0.8)] + [{"status": "not run", "steps": 4, "noise": 0.0,
+                                                            "accuracy": None}]
+    assert experiments.draw_fig6(fig6, tmp_path / "fig6.png").stat().st_size > 0
+    fig7 = [{"status": "done", "output_threshold": t, "psnr": 20 + t, "mse": 0.01 / (1 + t), "output_rate": t / 2}
+            for t in (0.05, 0.077, 0.1)]
+    assert experiments.draw_fig7(fig7, tmp_path / "fig7.png").stat().st_size > 0
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    for argv, phrase in ((["table1", "--subset", "colour=red"], "unknown subset key"),
+                         (["table1", "--shard", "3/2"], "I/N"),
+                         (["table1", "--jobs", "2", "--shard", "0/2"], "not both"),
+                         (["table1", "--override", "colour=1"], "unknown override")):
+        code, out, err = run_reproduce(capsys, tmp_path, tmp_path, *argv)
+        assert code == 1 and "Traceback" not in err
+        assert err.strip().startswith("vtsnn: error:") and phrase in err, err
+    assert cli_reproduce.main(["table9"]) != 0
+    capsys.readouterr()
+
+
+def test_jobs_start_one_worker_per_shard(tmp_path, monkeypatch, capsys):
+    started = []
+
+    class FakeWorker:
+        def __init__(self, command, env):
+            started.append((command, env["OMP_NUM_THREADS"]))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli_reproduce.subprocess, "Popen", FakeWorker)
+    code, out, err = run_reproduce(capsys, tmp_path, tmp_path, "fig7", "--jobs", "3", *TINY_OPTIONS)
+    assert code == 0, err
+    shards = [command[command.index("--shard") + 1] for command, _ in started]
+    assert shards == ["0/3", "1/3", "2/3"]
+    command = started[0][0]
+    assert command[command.index("--record-command") + 1].startswith("vtsnn reproduce fig7 --jobs 3")
+    assert "--no-reports" in command and command[command.index("--override") + 1] == "channels=4,8"
+    assert (tmp_path / "results" / "fig7" / "summary.json").is_file()    # the parent wrote the reports
+
+
+def test_add_command_fits_a_vtsnn_parser(tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="vtsnn")
+    cli_reproduce.add_command(parser.add_subparsers(dest="command", required=True))
+    argv = ["reproduce", "table1", "--list", "--subset", "dataset=mnist,neuron=if", "--runs-dir", str(tmp_path)]
+    args = parser.parse_args(argv)
+    args.argv = argv
+    assert args.run(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("4 cells") and "table1/mnist-if-0.2" in out and "paper 23.57 dB" in out
+
+
+def test_markdown_shows_the_papers_layout(tmp_path):
+    experiments.write_reports("table1", tmp_path, log=lambda message: None)
+    text = (tmp_path / "table1" / "README.md").read_text()
+    assert "| dataset | neuron | η = 0.2 | η = 0.4 | η = 0.6 | η = 0.8 |" in text
+    assert "| MNIST | if | – / 23.57 | – / 23.15 | – / 23.09 | – / 22.56 |" in text
+    assert text.count("not run") == 24

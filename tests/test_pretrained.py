@@ -1,0 +1,47 @@
+"""The models shipped in the package: they load, fit their names, and score what their cards say."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from vtsnn import pretrained
+from vtsnn.cli import main
+from vtsnn.train import load_test_set, load_trained, evaluate
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "pretrained"
+SHIPPED = pretrained.available()
+
+
+def test_the_default_model_is_shipped():
+    assert pretrained.DEFAULT_MODEL in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_model_matches_its_name_and_card(name):
+    model, config = load_trained(pretrained.path_of(name))
+    dataset, neuron, noise = name.rsplit("-", 2)
+    assert (config.dataset.replace("_", ""), config.neuron, config.noise) == (dataset.replace("-", ""), neuron, float(noise))
+    card = (pretrained.path_of(name) / "MODEL_CARD.md").read_text()
+    assert "Command:" in card and "vtsnn evaluate" in card
+
+
+@pytest.mark.skipif(not os.environ.get("VTSNN_DATA"), reason="needs VTSNN_DATA")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_full_test_set_psnr_reproduces_the_recorded_score(name):
+    recorded = json.loads((RESULTS / f"{name}.json").read_text())[0]
+    model, config = load_trained(pretrained.path_of(name))
+    clean, noisy = load_test_set(config)
+    score = evaluate(model, clean, noisy, config)
+    assert score["test_images"] == recorded["images"] == clean.shape[0]
+    assert score["noisy_psnr"] == pytest.approx(recorded["noisy_psnr"], abs=1e-6)
+    assert score["psnr"] == pytest.approx(recorded["psnr"], abs=0.02)
+    assert score["psnr"] > score["noisy_psnr"] + 4     # a real denoiser, not a pass-through
+
+
+def test_denoise_sample_with_the_default_model(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["denoise", "--sample", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert out.is_file() and pretrained.DEFAULT_MODEL in printed and "PSNR" in printed
