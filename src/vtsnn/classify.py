@@ -35,8 +35,8 @@ from . import checkpoint as ckpt
 from .coding import uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .models import VTLeNet
-from .train import (_move_optimizer_state, append_log, latest_checkpoint, learning_rate, pick_device,
-                    save_checkpoint, scale_for_spiking_inputs)
+from .train import (append_log, latest_checkpoint, learning_rate, move_optimizer_state, pick_device,
+                    restore_checkpoint, save_checkpoint, scale_for_spiking_inputs)
 
 SOURCE_BITS = 8          # the datasets' pixels
 NUM_CLASSES = 10
@@ -170,20 +170,6 @@ def load_classifier(path) -> tuple[VTLeNet, ClassifyConfig]:
 
 # --------------------------------------------------------------------------- training
 
-def _restore(run_dir: Path, latest: Path, config: ClassifyConfig, model, optimizer, generator) -> dict:
-    """Load weights, optimizer moments and the RNG of the last checkpoint; returns its progress."""
-    from safetensors.torch import load_file
-
-    stored = ClassifyConfig.from_dict(ckpt.read_json(latest / "config.json"))
-    ckpt.check_config_matches(stored.to_dict(), config.to_dict(), RESUME_KEYS, str(run_dir))
-    ckpt.load_weights(latest, model)
-    state = ckpt.read_json(latest / "state.json")
-    tensors = load_file(str(latest / "state.safetensors"))
-    ckpt.restore_optimizer_state(optimizer, tensors, state["optimizer"])
-    generator.set_state(tensors["rng.train"])
-    return state
-
-
 def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, progress: bool = True,
                      data_dir=None, device: str | None = None) -> dict:
     """Train (or resume) VTLeNet in ``run_dir``; returns the last evaluation record.
@@ -205,11 +191,11 @@ def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, prog
     generator = torch.Generator().manual_seed(config.seed + 1)
     start_epoch, images_seen, step = 0, 0, 0
     if latest is not None:
-        state = _restore(run_dir, latest, config, model, optimizer, generator)
+        state = restore_checkpoint(latest, config, RESUME_KEYS, model, optimizer, generator, str(run_dir))
         start_epoch, images_seen, step = state["epoch"], state["images"], state["step"]
     ckpt.atomic_write_json(run_dir / "config.json", config.to_dict())
     model = model.to(device)
-    _move_optimizer_state(optimizer, device)
+    move_optimizer_state(optimizer, device)
 
     train_images, train_labels = load_dataset(config.dataset, "train", data_dir)
     if config.train_limit:

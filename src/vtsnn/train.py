@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
@@ -257,6 +258,22 @@ def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainCon
     return final
 
 
+def restore_checkpoint(latest: Path, config, resume_keys, model, optimizer, generator, where: str) -> dict:
+    """Load weights, optimizer moments and the training RNG of a checkpoint; returns its progress.
+
+    ``config`` (a TrainConfig or another config class with ``from_dict``/``to_dict``)
+    must agree with the stored one on ``resume_keys``, or the run is refused.
+    """
+    stored = type(config).from_dict(ckpt.read_json(latest / "config.json"))
+    ckpt.check_config_matches(stored.to_dict(), config.to_dict(), resume_keys, where)
+    ckpt.load_weights(latest, model)
+    state = ckpt.read_json(latest / "state.json")
+    tensors = load_file(str(latest / "state.safetensors"))
+    ckpt.restore_optimizer_state(optimizer, tensors, state["optimizer"])
+    generator.set_state(tensors["rng.train"])
+    return state
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     pointer = Path(run_dir) / "latest.json"
     if not pointer.is_file():
@@ -358,19 +375,12 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     generator = torch.Generator().manual_seed(config.seed + 1)
     start_epoch, images_seen, step = 0, 0, 0
     if latest is not None:
-        stored = TrainConfig.from_dict(ckpt.read_json(latest / "config.json"))
-        ckpt.check_config_matches(stored.to_dict(), config.to_dict(), RESUME_KEYS, str(run_dir))
-        ckpt.load_weights(latest, model)
-        state = ckpt.read_json(latest / "state.json")
-        from safetensors.torch import load_file
-        tensors = load_file(str(latest / "state.safetensors"))
-        ckpt.restore_optimizer_state(optimizer, tensors, state["optimizer"])
-        generator.set_state(tensors["rng.train"])
+        state = restore_checkpoint(latest, config, RESUME_KEYS, model, optimizer, generator, str(run_dir))
         start_epoch, images_seen, step = state["epoch"], state["images"], state["step"]
     ckpt.atomic_write_json(run_dir / "config.json", config.to_dict())
 
     model = prepare_model(model, config, device)
-    _move_optimizer_state(optimizer, device)
+    move_optimizer_state(optimizer, device)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
@@ -428,7 +438,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     return record
 
 
-def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     for state in optimizer.state.values():
         for key, value in state.items():
             if torch.is_tensor(value) and key != "step":
