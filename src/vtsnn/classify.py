@@ -35,7 +35,7 @@ from . import checkpoint as ckpt
 from .coding import uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .models import VTLeNet
-from .train import (append_log, latest_checkpoint, learning_rate, move_optimizer_state, pick_device,
+from .train import (ConfigRecord, append_log, latest_checkpoint, learning_rate, move_optimizer_state, pick_device,
                     restore_checkpoint, save_checkpoint, scale_for_spiking_inputs)
 
 SOURCE_BITS = 8          # the datasets' pixels
@@ -44,7 +44,7 @@ CLASSIFY_DATASETS = ("mnist", "fashion_mnist")     # 28x28 gray, what VTLeNet is
 
 
 @dataclass
-class ClassifyConfig:
+class ClassifyConfig(ConfigRecord):
     """Everything that defines a VTLeNet classification run."""
 
     steps: int = 8                       # T: time steps = input bits kept
@@ -79,20 +79,7 @@ class ClassifyConfig:
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, payload: dict) -> "ClassifyConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(payload) - known)
-        if unknown:
-            raise ValueError(f"unknown configuration keys {unknown}")
-        return cls(**payload)
+        self.require(checks)
 
 
 # Keys that must agree to resume a run (epochs may grow; notes and logging may change).

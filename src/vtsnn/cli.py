@@ -562,9 +562,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:          # --help, or a usage error argparse already reported
         return stop.code if isinstance(stop.code, int) else EXIT_ERROR
     args.argv = argv
+    return run_reporting_errors(args.run, args)
+
+
+def run_reporting_errors(run, args: argparse.Namespace) -> int:
+    """Run a command; bad input becomes one line on stderr and an exit code, not a traceback."""
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
-        return args.run(args)
+        return run(args)
     except KeyboardInterrupt:
         if debug:
             raise

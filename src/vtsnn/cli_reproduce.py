@@ -168,7 +168,7 @@ def run_in_parallel(args: argparse.Namespace, command: str, selected) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vtsnn.cli_reproduce NAME ...``: the command alone, with vtsnn's error handling."""
-    from .cli import DEBUG_ENV, EXIT_ERROR, EXIT_INTERRUPTED, expected_errors, one_line
+    from .cli import EXIT_ERROR, run_reporting_errors
 
     parser = argparse.ArgumentParser(prog=f"vtsnn {COMMAND}", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,20 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else EXIT_ERROR
     args.argv = [COMMAND, *argv]
-    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    try:
-        return run_reproduce(args)
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        print(f"\nvtsnn: interrupted; {getattr(args, 'interrupt_hint', '')}".rstrip("; "), file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except expected_errors() as error:
-        if debug:
-            raise
-        print(f"vtsnn: error: {one_line(error)}", file=sys.stderr)
-        return EXIT_ERROR
-
+    return run_reporting_errors(run_reproduce, args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,8 +47,30 @@ TRAININGS = ("itbp", "stbp", "ann")
 PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse", False)}
 
 
+class ConfigRecord:
+    """JSON round trip and validation shared by the run configurations (dataclasses)."""
+
+    @staticmethod
+    def require(checks) -> None:
+        """Raise ``ValueError`` with the message of the first failed ``(ok, message)`` check."""
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration keys {unknown}")
+        return cls(**payload)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigRecord):
     """Everything that defines a denoising run. Field names are the CLI's option names."""
 
     dataset: str = "mnist"
@@ -99,22 +121,12 @@ class TrainConfig:
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        self.require(checks)
 
     def to_dict(self) -> dict:
         payload = dataclasses.asdict(self)
         payload["channels"] = list(self.channels)
         return payload
-
-    @classmethod
-    def from_dict(cls, payload: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(payload) - known)
-        if unknown:
-            raise ValueError(f"unknown configuration keys {unknown}")
-        return cls(**payload)
 
     @property
     def in_channels(self) -> int:
