@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from test_train import tiny_mnist  # noqa: F401  (a fixture)
 
 from vtsnn import classify
 from vtsnn.checkpoint import CheckpointError

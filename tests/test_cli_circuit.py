@@ -3,7 +3,7 @@
 The command runs in-process through ``cli.main(argv)``, with ``circuit`` added to the
 parser here if ``cli.build_parser`` does not register it yet. Models are tiny
 U-VTSNNs (channels 4, 8) saved in tmp folders; the test set is the fake 16-image
-MNIST of ``test_train.tiny_mnist``; grids are two or three values and one or two
+MNIST of the ``tiny_mnist`` fixture (conftest.py); grids are two or three values and one or two
 seeds, so every run takes well under a second of compute.
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import tiny_mnist  # noqa: F401  (a fixture)
 
 from vtsnn import checkpoint, cli, cli_circuit
 from vtsnn.train import TrainConfig, build_model

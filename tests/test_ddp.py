@@ -6,12 +6,11 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import torch
 
 from vtsnn.train import load_trained
 
-from test_train import tiny_config, tiny_mnist  # noqa: F401  (fixture)
+from test_train import tiny_config
 
 WORKER = textwrap.dedent("""
     import sys, torch
@@ -30,7 +29,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_torchrun_two_processes_match_one_process(tiny_mnist, tmp_path):  # noqa: F811
+def test_torchrun_two_processes_match_one_process(tiny_mnist, tmp_path):
     config = tiny_config(epochs=1, lr_schedule="constant")
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from test_train import tiny_mnist  # noqa: F401  (a fixture: a fake MNIST folder)
 from vtsnn import checkpoint, cli, cli_energy, pretrained
 from vtsnn.coding import uwe_encode
 from vtsnn.energy import (PRESETS, count_operations, energy_report, format_table, macs_per_image,
@@ -280,7 +279,7 @@ def save_tiny_checkpoint(folder, **overrides):
     return folder
 
 
-def test_energy_command_prints_the_table_and_writes_json(energy_cli, capsys, tmp_path, tiny_mnist):  # noqa: F811
+def test_energy_command_prints_the_table_and_writes_json(energy_cli, capsys, tmp_path, tiny_mnist):
     model = save_tiny_checkpoint(tmp_path / "model")
     out = tmp_path / "energy.json"
     code, stdout, err = energy_cli(capsys, "energy", "--model", model, "--test-limit", 8, "--json", out,
@@ -298,7 +297,7 @@ def test_energy_command_prints_the_table_and_writes_json(energy_cli, capsys, tmp
     assert fp32["totals"]["snn_ac_exact"] == payload["reports"]["45nm-int8"]["totals"]["snn_ac_exact"]
 
 
-def test_energy_command_counts_the_same_images_as_the_library(energy_cli, capsys, tmp_path, tiny_mnist):  # noqa: F811
+def test_energy_command_counts_the_same_images_as_the_library(energy_cli, capsys, tmp_path, tiny_mnist):
     model_dir = save_tiny_checkpoint(tmp_path / "model")
     out = tmp_path / "energy.json"
     code, _, err = energy_cli(capsys, "energy", "--model", model_dir, "--test-limit", 0, "--json", out,
@@ -312,7 +311,7 @@ def test_energy_command_counts_the_same_images_as_the_library(energy_cli, capsys
     assert payload["reports"]["45nm-fp32"]["totals"]["snn_ac_exact"] == expected["totals"]["snn_ac_exact"]
 
 
-def test_energy_command_on_an_ann(energy_cli, capsys, tmp_path, tiny_mnist):  # noqa: F811
+def test_energy_command_on_an_ann(energy_cli, capsys, tmp_path, tiny_mnist):
     model = save_tiny_checkpoint(tmp_path / "ann", training="ann")
     out = tmp_path / "energy.json"
     code, stdout, err = energy_cli(capsys, "energy", "--model", model, "--test-limit", 2, "--json", out,
@@ -327,7 +326,7 @@ def test_energy_command_on_an_ann(energy_cli, capsys, tmp_path, tiny_mnist):  # 
     (["--model", "./missing/folder"], "not found"),
     (["--test-limit", "-1"], "--test-limit"),
 ])
-def test_energy_command_errors_are_one_line(energy_cli, capsys, tmp_path, tiny_mnist, argv, phrase):  # noqa: F811
+def test_energy_command_errors_are_one_line(energy_cli, capsys, tmp_path, tiny_mnist, argv, phrase):
     if "--model" not in argv:
         argv = ["--model", save_tiny_checkpoint(tmp_path / "model"), *argv]
     code, _, err = energy_cli(capsys, "energy", *argv, "--data-dir", tiny_mnist)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_train import tiny_mnist  # noqa: F401  (a fixture)
 
 from vtsnn import cli_reproduce, experiments
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,

@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from vtsnn.neurons import (IF, LIF, HeavisideATan, atan_surrogate, make_neuron, reference_multistep,
-                           use_compiled_kernels)
+from vtsnn.neurons import IF, LIF, HeavisideATan, atan_surrogate, make_neuron, use_compiled_kernels
 
 
 @pytest.fixture(params=[True, False], ids=["compiled", "eager"])
