@@ -1,0 +1,51 @@
+"""Per-layer firing rates of an untrained U-VTSNN on noisy MNIST, for several initializations.
+
+    python scripts/init_firing_rates.py [--data-dir DIR] [--noise 0.2] [--images 100]
+
+Shows why the default PyTorch initialization learns slowly: its deep layers are
+silent, so the only signal that reaches the output comes through the top skip.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from vtsnn.data import add_noise, load_dataset
+from vtsnn.neurons import IF
+from vtsnn.train import TrainConfig, build_model, encode_input
+
+SETTINGS = [("default", 1.0), ("spiking", 1.0), ("spiking", 1.5), ("spiking", 2.0)]
+
+
+def layer_rates(model, spikes) -> list[float]:
+    rates = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: rates.append(out.float().mean().item()))
+             for m in model.modules() if isinstance(m, IF)]
+    with torch.inference_mode():
+        model(spikes)
+    for hook in hooks:
+        hook.remove()
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--noise", type=float, default=0.2)
+    parser.add_argument("--images", type=int, default=100)
+    args = parser.parse_args()
+    clean, _ = load_dataset("mnist", "test", args.data_dir)
+    noisy = add_noise(clean[:args.images], args.noise, torch.Generator().manual_seed(0))
+    spikes = encode_input(noisy, TrainConfig())
+    print("firing rate per spiking layer (encoder, decoder, output), seed 0")
+    for init, gain in SETTINGS:
+        torch.manual_seed(0)
+        model = build_model(TrainConfig(init=init, init_gain=gain))
+        label = "default (PyTorch)" if init == "default" else f"spiking, gain {gain}"
+        print(f"{label:18s} " + " ".join(f"{r:.3f}" for r in layer_rates(model, spikes)))
+
+
+if __name__ == "__main__":
+    main()
