@@ -135,3 +135,22 @@ def test_channels_last_layout_is_kept_and_gives_the_same_spikes(kernels):
     out = IF()(time_first)
     assert out.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(out, IF()(time_first.contiguous()))
+
+
+def test_a_failing_compiler_falls_back_to_eager_kernels(monkeypatch):
+    from vtsnn import neurons
+
+    def broken_compile(function, **options):
+        def fail(*args):
+            raise RuntimeError("no C++ compiler")
+        return fail
+
+    kernels = neurons._Kernels()
+    kernels.compiled = True
+    monkeypatch.setattr(neurons.torch, "compile", broken_compile)
+    monkeypatch.setattr(neurons, "KERNELS", kernels)
+    x = torch.full((3, 2), 0.7)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        spikes = IF()(x)
+    assert spikes.view(-1).tolist() == [0, 0, 1, 1, 1, 1]
+    assert kernels.compiled is False

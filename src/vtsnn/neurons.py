@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import torch
 from torch import nn
@@ -153,8 +154,24 @@ class _Kernels:
             return function
         if function not in self._cache:
             # dynamic=True: one kernel for every layer's size instead of one per shape.
-            self._cache[function] = torch.compile(function, dynamic=True)
+            self._cache[function] = self._with_eager_fallback(function, torch.compile(function, dynamic=True))
         return self._cache[function]
+
+    def _with_eager_fallback(self, function, compiled):
+        """Use ``compiled`` until it fails to build (no C++ compiler, say), then stay eager."""
+
+        def run(*args):
+            if not self.compiled:
+                return function(*args)
+            try:
+                return compiled(*args)
+            except Exception as error:  # compilation errors come in many types
+                warnings.warn(f"vtsnn: torch.compile failed ({type(error).__name__}: {error}); "
+                              "using eager neuron kernels (same results, slower)", RuntimeWarning)
+                self.compiled = False
+                return function(*args)
+
+        return run
 
 
 KERNELS = _Kernels()
