@@ -46,7 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("name")
-    parser.add_argument("--command", required=True, help="the command that trained the run")
+    parser.add_argument("--command", required=True, help="the command(s) that trained the run")
+    parser.add_argument("--note", default="", help="anything else a reader must know about the training")
     args = parser.parse_args()
 
     source = resolve_checkpoint(args.run_dir)
@@ -89,9 +90,9 @@ eta = {config['noise']} from {config['dataset']} images (8-bit gray, UWE input, 
   weight decay {config['weight_decay']}, {config['epochs']} epochs, seed {config['seed']},
   initialization `{config['init']}` (gain {config['init_gain']}), precision {config['precision']}.
   The network and the loss are the paper's; the initialization, schedule and epoch
-  count are ours (the paper: 60 epochs, default initialization).
+  count are ours (the authors' script: 60 epochs, PyTorch's default initialization).
 - Command: `{args.command}`
-- Compute: {wall / 60:.1f} min of training and evaluation on {os.cpu_count()} CPU cores
+{f"- Note: {args.note}" + chr(10) if args.note else ""}- Compute: {wall / 60:.1f} min of training and evaluation on {os.cpu_count()} CPU cores
   ({platform.processor() or platform.machine()}), shared with other work part of the time.
 
 | epoch | images seen | test PSNR (dB) | noisy input (dB) | seconds |
