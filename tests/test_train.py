@@ -107,3 +107,16 @@ def test_config_validation():
     assert TrainConfig(training="itbp").temporal_grad is False
     assert TrainConfig(training="itbp", temporal_grad=True).loss == "bitplane"
     assert TrainConfig.from_dict(TrainConfig(channels=(4, 8)).to_dict()) == TrainConfig(channels=(4, 8))
+
+
+def test_checkpoint_files_get_normal_permissions(tiny_mnist, tmp_path):
+    import os
+    import stat
+    umask = os.umask(0o022)
+    try:
+        train(tiny_config(epochs=1), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    finally:
+        os.umask(umask)
+    folder = train_module.latest_checkpoint(tmp_path / "run")
+    for name in ("model.safetensors", "config.json", "state.safetensors"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o644

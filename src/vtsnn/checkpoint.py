@@ -27,6 +27,18 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or belongs to a different configuration."""
 
 
+def _publish(temporary: str, path: Path) -> None:
+    """Give the finished temporary file normal permissions, then rename it into place.
+
+    ``mkstemp`` creates files readable by their owner only; a checkpoint should get the
+    mode any new file gets (0666 minus the umask), so colleagues can read it.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, path)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
     path = Path(path)
@@ -37,7 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        _publish(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -54,7 +66,7 @@ def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: 
     os.close(handle)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, temporary, metadata=metadata)
-        os.replace(temporary, path)
+        _publish(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
