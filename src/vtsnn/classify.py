@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .coding import uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .models import VTLeNet
-from .train import (ConfigRecord, append_log, latest_checkpoint, learning_rate, move_optimizer_state, pick_device,
-                    restore_checkpoint, save_checkpoint, scale_for_spiking_inputs)
+from .train import (ConfigRecord, latest_checkpoint, move_optimizer_state, pick_device, restore_checkpoint,
+                    run_epochs, scale_for_spiking_inputs)
 
 SOURCE_BITS = 8          # the datasets' pixels
 NUM_CLASSES = 10
@@ -188,43 +186,17 @@ def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, prog
     if config.train_limit:
         train_images, train_labels = train_images[:config.train_limit], train_labels[:config.train_limit]
     test_images, test_labels = load_classification_test_set(config, data_dir)
-    steps_per_epoch = math.ceil(train_images.shape[0] / config.batch_size)
-    record = {}
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
-        order = torch.randperm(train_images.shape[0], generator=generator)
-        started, running_loss, running_count = time.perf_counter(), 0.0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
-                   disable=not progress, dynamic_ncols=True)
-        for batch_index in bar:
-            indices = order[batch_index * config.batch_size:(batch_index + 1) * config.batch_size]
-            noisy = add_noise(train_images[indices], config.noise, generator)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step, steps_per_epoch * config.epochs)
-            logits = model(encode_images(noisy.to(device), config.steps))
-            loss = nn.functional.cross_entropy(logits, train_labels[indices].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            images_seen += indices.shape[0]
-            running_loss += loss.item()
-            running_count += 1
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            if step % config.log_every == 0:
-                append_log(run_dir, {"kind": "train", "epoch": epoch + 1, "step": step, "images": images_seen,
-                                     "loss": running_loss / running_count})
-                running_loss, running_count = 0.0, 0
-        seconds = time.perf_counter() - started
-        record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen,
-                  "accuracy": accuracy(model, test_images, test_labels, config.steps),
-                  "test_images": int(test_images.shape[0]), "epoch_seconds": round(seconds, 2)}
-        append_log(run_dir, record)
-        save_checkpoint(run_dir, model, optimizer, generator, config,
-                        {"epoch": epoch + 1, "images": images_seen, "step": step, "accuracy": record["accuracy"]})
-        if progress:
-            tqdm.write(f"epoch {epoch + 1}: test accuracy {100 * record['accuracy']:.2f}% "
-                       f"(T={config.steps}, noise {config.noise:g})")
-    if not record and latest is not None:
-        record = {"kind": "eval", **ckpt.read_json(run_dir / "latest.json")}
-    return record
+    def batch_loss(indices):
+        noisy = add_noise(train_images[indices], config.noise, generator)
+        logits = model(encode_images(noisy.to(device), config.steps))
+        return nn.functional.cross_entropy(logits, train_labels[indices].to(device))
+
+    def evaluate_epoch():
+        return {"accuracy": accuracy(model, test_images, test_labels, config.steps),
+                "test_images": int(test_images.shape[0])}
+
+    def describe(record):
+        return f"test accuracy {100 * record['accuracy']:.2f}% (T={config.steps}, noise {config.noise:g})"
+
+    return run_epochs(run_dir, config, model, optimizer, generator, (start_epoch, images_seen, step),
+                      train_images.shape[0], batch_loss, evaluate_epoch, describe, progress)

@@ -400,25 +400,51 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     if config.train_limit:
         train_images = train_images[:config.train_limit]
     test_clean, test_noisy = load_test_set(config, data_dir)
-    steps_per_epoch = math.ceil(train_images.shape[0] / config.batch_size)
+
+    def batch_loss(indices):
+        clean = train_images[indices]
+        noisy = add_noise(clean, config.noise, generator)   # same draw on every rank
+        clean, noisy = clean[rank::world].to(device), noisy[rank::world].to(device)
+        with autocast_for(config, device):
+            output = model(encode_input(noisy, config))
+        return compute_loss(output, clean, config)
+
+    def evaluate_epoch():
+        return evaluate(_unwrap(model), test_clean, test_noisy, config)
+
+    def describe(record):
+        return (f"test PSNR {record['psnr']:.2f} dB (noisy input {record['noisy_psnr']:.2f} dB), "
+                f"{record['train_img_s']:.0f} img/s")
+
+    return run_epochs(run_dir, config, model, optimizer, generator, (start_epoch, images_seen, step),
+                      train_images.shape[0], batch_loss, evaluate_epoch, describe, progress, rank)
+
+
+def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[int, int, int],
+               dataset_size: int, batch_loss, evaluate_epoch, describe, progress: bool = True,
+               rank: int = 0) -> dict:
+    """The epoch loop shared by denoisers and classifiers; returns the last evaluation record.
+
+    Each epoch shuffles with ``generator``, sets the scheduled learning rate, takes one
+    Adam step per ``batch_loss(indices)``, logs the running loss every
+    ``config.log_every`` steps, then (on rank 0) scores ``evaluate_epoch()``, logs it and
+    writes the checkpoint. ``start`` is (epoch, images seen, step) of a resumed run.
+    """
+    start_epoch, images_seen, step = start
+    steps_per_epoch = math.ceil(dataset_size / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     record = {}
     for epoch in range(start_epoch, config.epochs):
         model.train()
-        order = torch.randperm(train_images.shape[0], generator=generator)
+        order = torch.randperm(dataset_size, generator=generator)
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=not progress or rank != 0, dynamic_ncols=True)
         started, running_loss, running_count = time.perf_counter(), 0.0, 0
         for batch_index in bar:
             indices = order[batch_index * config.batch_size:(batch_index + 1) * config.batch_size]
-            clean = train_images[indices]
-            noisy = add_noise(clean, config.noise, generator)   # same draw on every rank
-            clean, noisy = clean[rank::world].to(device), noisy[rank::world].to(device)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step, total_steps)
-            with autocast_for(config, device):
-                output = model(encode_input(noisy, config))
-            loss = compute_loss(output, clean, config)
+            loss = batch_loss(indices)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -434,18 +460,16 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
                 running_loss, running_count = 0.0, 0
         seconds = time.perf_counter() - started
         if rank == 0:
-            record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen,
-                      **evaluate(_unwrap(model), test_clean, test_noisy, config),
+            metrics = evaluate_epoch()
+            record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen, **metrics,
                       "epoch_seconds": round(seconds, 2),
                       "train_img_s": round(steps_per_epoch * config.batch_size / seconds, 1)}
             append_log(run_dir, record)
             save_checkpoint(run_dir, model, optimizer, generator, config,
-                            {"epoch": epoch + 1, "images": images_seen, "step": step,
-                             "psnr": record["psnr"], "noisy_psnr": record["noisy_psnr"]})
+                            {"epoch": epoch + 1, "images": images_seen, "step": step, **metrics})
             if progress:
-                tqdm.write(f"epoch {epoch + 1}: test PSNR {record['psnr']:.2f} dB "
-                           f"(noisy input {record['noisy_psnr']:.2f} dB), {record['train_img_s']:.0f} img/s")
-    if not record and latest is not None:
+                tqdm.write(f"epoch {epoch + 1}: {describe(record)}")
+    if not record and (run_dir / "latest.json").is_file():
         record = {"kind": "eval", **ckpt.read_json(run_dir / "latest.json")}
     return record
 
