@@ -19,6 +19,8 @@ import torch
 from vtsnn import checkpoint, cli, cli_circuit
 from vtsnn.train import TrainConfig, build_model
 
+from test_cli import assert_clean_error, run_cli
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY_GRIDS = ["mismatch=0,0.2", "comparator_offset=0,1lsb"]
 
@@ -55,18 +57,7 @@ def save_tiny_model(folder: Path, firing: bool = True, **overrides) -> Path:
 
 
 def run_circuit(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main(["circuit", "--quiet", *map(str, argv)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *phrases: str) -> None:
-    assert code != 0
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("vtsnn: error: "), err
-    for phrase in phrases:
-        assert phrase in err, err
+    return run_cli(capsys, "circuit", "--quiet", *argv)
 
 
 @pytest.fixture
@@ -175,14 +166,14 @@ def test_default_grids_are_the_documented_ones():
 ])
 def test_bad_options_are_one_line_errors(capsys, tmp_path, argv, phrases):
     code, _, err = run_circuit(capsys, "--skip-denoise", "--out", tmp_path / "out", *argv)
-    assert_one_line_error(code, err, *phrases)
+    assert_clean_error(code, err, *phrases)
     assert not (tmp_path / "out").exists()
 
 
 def test_bad_model_is_a_one_line_error(capsys, tmp_path, tiny_mnist):
     code, _, err = run_circuit(capsys, "--model", tmp_path / "no-such-model", "--data-dir", tiny_mnist,
                                "--parameters", "mismatch", "--values", "0", "--out", tmp_path / "out")
-    assert_one_line_error(code, err, "no-such-model")
+    assert_clean_error(code, err, "no-such-model")
     assert not (tmp_path / "out").exists()
 
 
@@ -190,7 +181,7 @@ def test_a_model_without_uwe_and_uwd_is_refused(capsys, tmp_path, tiny_mnist):
     model = save_tiny_model(tmp_path / "ann", firing=False, training="ann", init="default")
     code, _, err = run_circuit(capsys, "--model", model, "--data-dir", tiny_mnist, "--parameters", "mismatch",
                                "--values", "0", "--out", tmp_path / "out")
-    assert_one_line_error(code, err, "replace the UWE encoder", "training='ann'")
+    assert_clean_error(code, err, "replace the UWE encoder", "training='ann'")
 
 
 def test_help_lists_the_options(capsys):
