@@ -95,11 +95,6 @@ class UVTSNN(UNetTopology):
                          lambda: make_neuron(neuron, v_threshold=v_threshold, **options))
         self.output_neuron = make_neuron(neuron, v_threshold=output_threshold, **options)
 
-    def set_temporal_grad(self, enabled: bool) -> None:
-        for module in self.modules():
-            if hasattr(module, "temporal_grad"):
-                module.temporal_grad = bool(enabled)
-
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         if spikes.dim() != 5:
             raise ValueError(f"UVTSNN expects spikes [T, B, C, H, W], got shape {tuple(spikes.shape)}")
