@@ -29,8 +29,16 @@ PAPER_IF = {"mnist": {0.2: 23.57, 0.4: 23.15, 0.6: 23.09, 0.8: 22.56},
             "cifar10": {0.2: 18.27, 0.4: 14.08, 0.6: 14.76, 0.8: 13.16}}
 
 
-def read_log(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+def read_log(run_dir: Path, batch_size: int) -> list[dict]:
+    """The run's log, with images seen recomputed from the step count.
+
+    Eval records written before train.evaluate's test-set size was renamed to
+    ``test_images`` (2026-11-24) carry that size under ``images``; every step but an
+    epoch's last covers ``batch_size`` images, so ``step * batch_size`` is exact when the
+    training set divides into whole batches (MNIST: 60,000 / 50).
+    """
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    return [{**r, "images": r["step"] * batch_size} for r in records]
 
 
 def evaluate(name: str, results: Path) -> tuple[str, str, list[dict]]:
@@ -60,7 +68,7 @@ def main() -> None:
     results = ROOT / "results" / "pretrained"
     results.mkdir(parents=True, exist_ok=True)
     eval_command, eval_output, scores = evaluate(args.name, results)
-    log = read_log(args.run_dir)
+    log = read_log(args.run_dir, config["batch_size"])
     evals = [r for r in log if r["kind"] == "eval"]
     learning_curve(log, results / f"{args.name}-curve.png")
     wall = sum(r.get("epoch_seconds", 0) for r in evals)
