@@ -33,8 +33,8 @@ from . import checkpoint as ckpt
 from .coding import uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .models import VTLeNet
-from .train import (ConfigRecord, latest_checkpoint, move_optimizer_state, pick_device, restore_checkpoint,
-                    run_epochs, scale_for_spiking_inputs)
+from .train import (ConfigRecord, claim_run_dir, move_optimizer_state, pick_device, resolve_checkpoint,
+                    run_epochs, scale_for_spiking_inputs, start_or_resume)
 
 SOURCE_BITS = 8          # the datasets' pixels
 NUM_CLASSES = 10
@@ -139,10 +139,7 @@ def load_classification_test_set(config: ClassifyConfig, data_dir=None):
 
 def load_classifier(path) -> tuple[VTLeNet, ClassifyConfig]:
     """A trained classifier and its config, from a checkpoint or run folder."""
-    path = Path(path)
-    folder = path if (path / "model.safetensors").is_file() else latest_checkpoint(path)
-    if folder is None:
-        raise ckpt.CheckpointError(f"{path} holds no classifier checkpoint (no latest.json)")
+    folder = resolve_checkpoint(path)
     try:
         config = ClassifyConfig.from_dict(ckpt.read_json(folder / "config.json"))
     except (ValueError, TypeError) as error:
@@ -163,22 +160,12 @@ def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, prog
     """
     run_dir = Path(run_dir)
     device = pick_device(device)
-    latest = latest_checkpoint(run_dir)
-    if latest is not None and not resume:
-        raise ckpt.CheckpointError(f"{run_dir} already holds a run; pass resume to continue it "
-                                   "or choose another folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    latest = claim_run_dir(run_dir, resume)
 
     torch.manual_seed(config.seed)
     model = build_classifier(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    # The generator shuffles and draws the training noise; its state is checkpointed.
-    generator = torch.Generator().manual_seed(config.seed + 1)
-    start_epoch, images_seen, step = 0, 0, 0
-    if latest is not None:
-        state = restore_checkpoint(latest, config, RESUME_KEYS, model, optimizer, generator, str(run_dir))
-        start_epoch, images_seen, step = state["epoch"], state["images"], state["step"]
-    ckpt.atomic_write_json(run_dir / "config.json", config.to_dict())
+    generator, start = start_or_resume(run_dir, latest, config, RESUME_KEYS, model, optimizer)
     model = model.to(device)
     move_optimizer_state(optimizer, device)
 
@@ -186,6 +173,7 @@ def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, prog
     if config.train_limit:
         train_images, train_labels = train_images[:config.train_limit], train_labels[:config.train_limit]
     test_images, test_labels = load_classification_test_set(config, data_dir)
+
     def batch_loss(indices):
         noisy = add_noise(train_images[indices], config.noise, generator)
         logits = model(encode_images(noisy.to(device), config.steps))
@@ -198,5 +186,5 @@ def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, prog
     def describe(record):
         return f"test accuracy {100 * record['accuracy']:.2f}% (T={config.steps}, noise {config.noise:g})"
 
-    return run_epochs(run_dir, config, model, optimizer, generator, (start_epoch, images_seen, step),
+    return run_epochs(run_dir, config, model, optimizer, generator, start,
                       train_images.shape[0], batch_loss, evaluate_epoch, describe, progress)

@@ -286,6 +286,30 @@ def restore_checkpoint(latest: Path, config, resume_keys, model, optimizer, gene
     return state
 
 
+def claim_run_dir(run_dir: Path, resume: bool) -> Path | None:
+    """Create ``run_dir``; return its latest checkpoint, refusing to overwrite one without ``resume``."""
+    latest = latest_checkpoint(run_dir)
+    if latest is not None and not resume:
+        raise ckpt.CheckpointError(f"{run_dir} already holds a run; pass resume to continue it or choose another folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return latest
+
+
+def start_or_resume(run_dir: Path, latest: Path | None, config, resume_keys, model, optimizer):
+    """The training generator and (epoch, images seen, step) to start from; writes ``config.json``.
+
+    The generator shuffles and draws the training noise; with a checkpoint, it and the
+    weights and Adam moments continue where the run stopped.
+    """
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    start = (0, 0, 0)
+    if latest is not None:
+        state = restore_checkpoint(latest, config, resume_keys, model, optimizer, generator, str(run_dir))
+        start = (state["epoch"], state["images"], state["step"])
+    ckpt.atomic_write_json(run_dir / "config.json", config.to_dict())
+    return generator, start
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     pointer = Path(run_dir) / "latest.json"
     if not pointer.is_file():
@@ -374,22 +398,14 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     run_dir = Path(run_dir)
     rank, world = _distributed()
     device = pick_device(device)
-    latest = latest_checkpoint(run_dir)
-    if latest is not None and not resume:
-        raise ckpt.CheckpointError(f"{run_dir} already holds a run; pass resume to continue it or choose another folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    latest = claim_run_dir(run_dir, resume)
 
     torch.manual_seed(config.seed)
     model = build_model(config)
     if config.init_from and latest is None:
         initialize_from(model, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed + 1)
-    start_epoch, images_seen, step = 0, 0, 0
-    if latest is not None:
-        state = restore_checkpoint(latest, config, RESUME_KEYS, model, optimizer, generator, str(run_dir))
-        start_epoch, images_seen, step = state["epoch"], state["images"], state["step"]
-    ckpt.atomic_write_json(run_dir / "config.json", config.to_dict())
+    generator, start = start_or_resume(run_dir, latest, config, RESUME_KEYS, model, optimizer)
 
     model = prepare_model(model, config, device)
     move_optimizer_state(optimizer, device)
@@ -416,7 +432,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
         return (f"test PSNR {record['psnr']:.2f} dB (noisy input {record['noisy_psnr']:.2f} dB), "
                 f"{record['train_img_s']:.0f} img/s")
 
-    return run_epochs(run_dir, config, model, optimizer, generator, (start_epoch, images_seen, step),
+    return run_epochs(run_dir, config, model, optimizer, generator, start,
                       train_images.shape[0], batch_loss, evaluate_epoch, describe, progress, rank)
 
 
