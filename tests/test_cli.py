@@ -417,3 +417,12 @@ def test_train_evaluate_resume_round_trip(capsys, tmp_path):
 
     code, _, err = run_cli(capsys, "train", "--out", run_dir, "--epochs", "3", "--quiet")
     assert_clean_error(code, err, "already holds a run")
+
+
+def test_every_training_option_has_help():
+    import dataclasses
+
+    from vtsnn.cli import FIELD_HELP
+    from vtsnn.train import TrainConfig
+
+    assert {f.name for f in dataclasses.fields(TrainConfig)} == set(FIELD_HELP)

@@ -6,6 +6,7 @@ The cell tables are checked without training. The end-to-end runs train tiny U-N
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -28,7 +29,7 @@ def by_id(name: str) -> dict:
 def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
-                      "energy": 1}
+                      "energy": 1, "seeds": 3, "ann-ceiling": 4, "noise-scale": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -269,3 +270,43 @@ def test_markdown_shows_the_papers_layout(tmp_path):
     assert "| dataset | neuron | η = 0.2 | η = 0.4 | η = 0.6 | η = 0.8 |" in text
     assert "| MNIST | if | – / 23.57 | – / 23.15 | – / 23.09 | – / 22.56 |" in text
     assert text.count("not run") == 24
+
+
+def test_seed_cells_differ_only_in_the_seed_and_seed_0_is_table1s_run():
+    seeds = cells("seeds")
+    assert [cell.config.seed for cell in seeds] == [0, 1, 2]
+    reference = by_id("table1")["mnist-if-0.2"].config
+    for cell in seeds:
+        assert cell.config == dataclasses.replace(reference, seed=cell.config.seed)
+        assert cell.paper == 23.57
+    assert seeds[0].run_name == "table1/mnist-if-0.2"
+    assert len({cell.run_name for cell in seeds}) == 3
+
+
+def test_seed_statistics():
+    assert experiments.seed_statistics([23.0]) == (23.0, None)
+    mean, spread = experiments.seed_statistics([23.0, 23.5, 24.0])
+    assert mean == pytest.approx(23.5) and spread == pytest.approx(0.5)
+
+
+def test_seed_report_gives_mean_and_spread(tmp_path):
+    for seed, psnr in zip((0, 1), (23.4, 23.8)):
+        record = {"experiment": "seeds", "cell": f"mnist-if-0.2-seed{seed}", "status": "done", "psnr": psnr,
+                  "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed}}
+        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
+    experiments.write_reports("seeds", tmp_path, log=lambda message: None)
+    text = (tmp_path / "seeds" / "README.md").read_text()
+    assert "Over 2 seed(s): mean 23.60 dB, sample standard deviation 0.28 dB, range 23.40 to 23.80 dB" in text
+    assert text.count("not run") == 1
+
+
+def test_ann_ceiling_and_noise_scale_cells():
+    ceiling = cells("ann-ceiling")
+    assert [cell.config.noise for cell in ceiling] == list(experiments.NOISE_LEVELS)
+    assert all(cell.config.training == "ann" for cell in ceiling)
+    assert [cell.paper for cell in ceiling] == [23.57, 23.15, 23.09, 22.56]
+    assert ceiling[0].run_name == "table2/ann"          # the ANN of Table 2 is the same run
+    scaled = cells("noise-scale")
+    assert [cell.config.noise for cell in scaled] == [0.0616, 0.1232, 0.1849, 0.2465]
+    assert [cell.labels["noise"] for cell in scaled] == list(experiments.NOISE_LEVELS)
+    assert all(cell.config.training == "itbp" and cell.config.neuron == "if" for cell in scaled)

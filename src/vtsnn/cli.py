@@ -55,6 +55,7 @@ FIELD_HELP = {
     "weight_decay": "Adam weight decay",
     "init": "weight initialization: default (PyTorch) or spiking (scaled for 0/1 inputs)",
     "init_gain": "gain of the spiking initialization",
+    "init_from": "start from the weights of this run or checkpoint folder (same network)",
     "v_threshold": "firing threshold of the hidden neurons",
     "output_threshold": "firing threshold of the output neurons",
     "tau": "LIF membrane time constant",
