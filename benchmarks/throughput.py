@@ -11,6 +11,11 @@ the authors' clock-driven style): the whole network is called once per time step
 with stateful neurons recorded by autograd step by step, in float32. Modes run
 interleaved in rounds and each reports its best round, so that the CPU's thermal
 throttling, which sets in after minutes of load, hits all modes alike.
+
+The package's modes run with the allocator setting that ``vtsnn train`` uses
+(:func:`vtsnn.allocator.keep_freed_memory`); ``train_glibc_default`` is the shipped
+training mode without it, and the baselines run with glibc's defaults, as plain user
+code would. The setting is switched before each mode's steps.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 
 import torch
 
+from vtsnn.allocator import keep_freed_memory
 from vtsnn.coding import uwe_encode
 from vtsnn.losses import itbp_loss, stbp_loss
 from vtsnn.models import UVTSNN
@@ -116,22 +122,25 @@ MODES = {
     "infer": dict(kind="infer", precision="bf16"),
     "train_itbp_detached": dict(kind="itbp", temporal_grad=False, precision="bf16"),
     "train_stbp": dict(kind="stbp", temporal_grad=True, precision="bf16"),
+    "train_glibc_default": dict(kind="itbp", temporal_grad=True, precision="bf16", keep_memory=False),
     "train_fp32": dict(kind="itbp", temporal_grad=True, precision="fp32"),
     "train_itbp_detached_fp32": dict(kind="itbp", temporal_grad=False, precision="fp32"),
     "infer_fp32": dict(kind="infer", precision="fp32"),
-    "baseline_train": dict(kind="itbp", baseline=True),
-    "baseline_infer": dict(kind="infer", baseline=True),
+    "baseline_train": dict(kind="itbp", baseline=True, keep_memory=False),
+    "baseline_infer": dict(kind="infer", baseline=True, keep_memory=False),
 }
 
 
 def measure(modes: dict, batch: int, size: int, rounds: int, steps: int) -> dict:
     runners = {name: build_mode(name, spec, batch, size) for name, spec in modes.items()}
-    for run in runners.values():  # warm-up: compilation, allocator, oneDNN kernels
+    for name, run in runners.items():  # warm-up: compilation, allocator, oneDNN kernels
+        keep_freed_memory(modes[name].get("keep_memory", True))
         run()
         run()
     best = {name: 0.0 for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
+            keep_freed_memory(modes[name].get("keep_memory", True))
             started = time.perf_counter()
             for _ in range(steps):
                 run()

@@ -29,7 +29,7 @@ UWE-UWD-ITBP (through time) and fig7's 0.077 cell all use ``runs/table1/mnist-if
 *Decisions* (change the constants below to change them):
 
 - Every denoiser is trained with :data:`DENOISER_RECIPE` (the recipe of the shipped
-  models: spiking initialization with gain 1.5, cosine learning rate, seed 0) for
+  models: spiking initialization with gain 1.5, cosine learning rate, bf16, seed 0) for
   :data:`DEFAULT_EPOCHS` epochs; the paper gives no epoch count.
 - "ITBP" in Table 1 and the figures is the reading of the authors' released script
   (bit-plane loss, gradients through time), the one the shipped models use; Table 2
@@ -64,7 +64,8 @@ from .train import prepare_model, train
 
 NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
 DEFAULT_EPOCHS = 5
-DENOISER_RECIPE = dict(init="spiking", init_gain=1.5, lr_schedule="cosine", seed=0)
+# bf16 (AMX) trains 2-3x faster on CPU and scored no lower than fp32 (results/precision).
+DENOISER_RECIPE = dict(init="spiking", init_gain=1.5, lr_schedule="cosine", precision="bf16", seed=0)
 CLASSIFIER_RECIPE = dict(init="spiking", init_gain=1.5, lr_schedule="cosine", seed=0)
 # The ITBP reading of Table 1 and the figures: the authors' script lets gradients cross time.
 ITBP_TEMPORAL_GRAD = True
