@@ -78,6 +78,14 @@ class PerStepUNet(torch.nn.Module):
         return next(neurons)(self.model.head(x))
 
 
+def remove_neurons(model: torch.nn.Module) -> None:
+    """Replace every spiking neuron by the identity: what the rest of the step costs."""
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if hasattr(child, "v_threshold"):
+                setattr(parent, name, torch.nn.Identity())
+
+
 def make_batch(batch: int, size: int, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
     noisy = torch.randint(0, 256, (batch, 1, size, size), generator=generator)
@@ -95,6 +103,8 @@ def build_mode(name: str, spec: dict, batch: int, size: int):
     bf16 = spec.get("precision") == "bf16"
     if bf16:
         model = model.to(memory_format=torch.channels_last)
+    if spec.get("no_neurons"):
+        remove_neurons(model)
     network = PerStepUNet(model) if spec.get("baseline") else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     inputs, targets, clean = make_batch(batch, size)
@@ -126,6 +136,9 @@ MODES = {
     "train_fp32": dict(kind="itbp", temporal_grad=True, precision="fp32"),
     "train_itbp_detached_fp32": dict(kind="itbp", temporal_grad=False, precision="fp32"),
     "infer_fp32": dict(kind="infer", precision="fp32"),
+    # lower bounds: the same step with the neurons replaced by the identity
+    "train_no_neurons": dict(kind="itbp", temporal_grad=True, precision="bf16", no_neurons=True),
+    "infer_no_neurons": dict(kind="infer", precision="bf16", no_neurons=True),
     "baseline_train": dict(kind="itbp", baseline=True, keep_memory=False),
     "baseline_infer": dict(kind="infer", baseline=True, keep_memory=False),
 }

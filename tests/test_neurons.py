@@ -1,3 +1,4 @@
+import logging
 import math
 
 import pytest
@@ -154,3 +155,16 @@ def test_a_failing_compiler_falls_back_to_eager_kernels(monkeypatch):
         spikes = IF()(x)
     assert spikes.view(-1).tolist() == [0, 0, 1, 1, 1, 1]
     assert kernels.compiled is False
+
+
+def test_many_kernel_variants_stay_compiled(caplog):
+    """Dtypes x modes x layer shapes exceed Dynamo's default of 8 compiled variants."""
+    caplog.set_level(logging.WARNING, logger="torch._dynamo")
+    for dtype in (torch.float32, torch.bfloat16):
+        for channels in (1, 3):          # a size-1 dimension is a variant of its own
+            for mode in ("inference", "itbp", "bptt"):
+                x = torch.randn(4, 2, channels, 4, 4, dtype=dtype, requires_grad=mode != "inference")
+                spikes = IF(temporal_grad=mode == "bptt")(x)
+                if mode != "inference":
+                    spikes.sum().backward()
+    assert not [r for r in caplog.records if "recompile" in r.getMessage()]

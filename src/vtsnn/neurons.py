@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 BACKENDS = ("fused", "reference")
+KERNEL_VARIANT_LIMIT = 64    # compiled variants per kernel before Dynamo falls back to eager
 
 
 def atan_surrogate(h_minus_threshold: torch.Tensor) -> torch.Tensor:
@@ -169,7 +170,10 @@ class _Kernels:
             if not self.compiled:
                 return function(*args)
             try:
-                return compiled(*args)
+                # Every (dtype, what-to-keep, layer shape quirk) combination is a compiled
+                # variant; past Dynamo's default limit of 8 it would silently run eagerly.
+                with torch._dynamo.config.patch(recompile_limit=KERNEL_VARIANT_LIMIT):
+                    return compiled(*args)
             except Exception as error:  # compilation errors come in many types
                 warnings.warn(f"vtsnn: torch.compile failed ({type(error).__name__}: {error}); "
                               "using eager neuron kernels (same results, slower)", RuntimeWarning)
