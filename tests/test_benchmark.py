@@ -1,0 +1,43 @@
+"""benchmarks/throughput.py runs every kind of mode and reports what the issue asks for."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_json_has_the_required_keys_and_ratios(capsys):
+    benchmark = load_benchmark()
+    modes = "train,infer,train_no_neurons,train_glibc_default,baseline_train,baseline_infer"
+    benchmark.main(["--json", "--batch", "2", "--size", "8", "--rounds", "1", "--steps", "1", "--modes", modes])
+    result = json.loads(capsys.readouterr().out)
+    for key in ("train_img_s", "infer_img_s", "baseline_train_img_s", "baseline_infer_img_s",
+                "train_no_neurons_img_s", "train_glibc_default_img_s", "cpu_cores"):
+        assert result[key] > 0, key
+    # the rates are rounded to 0.1 img/s, the ratios computed before rounding
+    assert result["train_vs_baseline"] == pytest.approx(result["train_img_s"] / result["baseline_train_img_s"], rel=0.1)
+    assert result["infer_vs_baseline"] == pytest.approx(result["infer_img_s"] / result["baseline_infer_img_s"], rel=0.1)
+
+
+def test_no_neuron_mode_removes_every_neuron():
+    benchmark = load_benchmark()
+    from vtsnn.models import UVTSNN
+
+    model = UVTSNN()
+    benchmark.remove_neurons(model)
+    assert not [m for m in model.modules() if hasattr(m, "v_threshold")]
+    out = model(torch.rand(8, 1, 1, 8, 8))
+    assert out.shape == (8, 1, 1, 8, 8)
