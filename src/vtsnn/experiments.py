@@ -280,8 +280,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                _ann_ceiling_cells, (("η", "noise"),),
                "\"PSNR (paper)\" is the paper's VTSNN-IF number at that noise level (the paper reports the "
                "ANN at η = 0.2 only, 23.05 dB). The ANN twin is the same U-Net with ReLU and real-valued "
-               "activations, trained with MSE under our noise model; where even it stays below the paper's "
-               "spiking number, the gap is not a matter of spiking or of training effort."),
+               "activations, trained with MSE under our noise model. Where even it stays far below the paper's "
+               "spiking number, the gap points at the task (the noise model), not at spiking or the bit-plane "
+               "loss; a gap of a fraction of a dB is not conclusive at fewer epochs than the paper's 60."),
     Experiment("noise-scale", "Noise scale: MNIST VTSNN-IF with the noise scaled by MNIST's standard deviation",
                _noise_scale_cells, (("paper η", "noise"), ("pixel-space noise", "pixel_noise")),
                f"Tests one reading of the paper's noise level: noise η·N(0, 1) added after the usual "
