@@ -90,8 +90,8 @@ def test_cells_with_one_configuration_share_one_run():
     everything = cells("all")
     shared = [c for c in everything if c.run_name == "table1/mnist-if-0.2"]
     assert sorted(f"{c.experiment}/{c.cell_id}" for c in shared) == [
-        "energy/mnist-if-0.2", "fig5/mnist-if-0.2", "fig7/threshold-0.077", "table1/mnist-if-0.2",
-        "table2/uwe-uwd-itbp-through-time"]
+        "energy/mnist-if-0.2", "fig5/mnist-if-0.2", "fig7/threshold-0.077", "seeds/mnist-if-0.2-seed0",
+        "table1/mnist-if-0.2", "table2/uwe-uwd-itbp-through-time"]
     assert all(c.config == shared[0].config for c in shared)
     runs = {}
     for cell in everything:       # different configurations never share a folder

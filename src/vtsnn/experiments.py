@@ -273,7 +273,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"Counted on (at most) the first {ENERGY_TEST_IMAGES} noisy test images; see `vtsnn.energy` "
                "for the counting rules."),
     Experiment("seeds", "Seeds: MNIST, η = 0.2, VTSNN-IF trained with three seeds", _seed_cells,
-               (("seed", "seed"),),
+               (("run", "id"),),
                "Seed 0 is Table 1's MNIST IF η = 0.2 run. The seed sets the initialization, the order of "
                "the training images and the training noise; the test noise is the same for all."),
     Experiment("ann-ceiling", "ANN ceiling: the same-architecture ANN on MNIST at each noise level",
