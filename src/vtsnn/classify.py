@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .allocator import keep_freed_memory
 from .coding import uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .models import VTLeNet
@@ -158,11 +157,9 @@ def train_classifier(config: ClassifyConfig, run_dir, resume: bool = False, prog
     """Train (or resume) VTLeNet in ``run_dir``; returns the last evaluation record.
 
     The record holds ``accuracy`` (a fraction in [0, 1]) on the fixed noisy test set.
-    Like :func:`vtsnn.train.train`, it sets the allocator to reuse freed memory.
     """
     run_dir = Path(run_dir)
     device = pick_device(device)
-    keep_freed_memory()
     latest = claim_run_dir(run_dir, resume)
 
     torch.manual_seed(config.seed)

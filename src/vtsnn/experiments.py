@@ -46,6 +46,7 @@ import os
 import platform
 import shlex
 import socket
+import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -907,10 +908,7 @@ def _seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
 
 def seed_statistics(scores: list[float]) -> tuple[float, float | None]:
     """Mean and sample standard deviation (``None`` for a single score)."""
-    mean = sum(scores) / len(scores)
-    if len(scores) < 2:
-        return mean, None
-    return mean, (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5
+    return statistics.mean(scores), (statistics.stdev(scores) if len(scores) > 1 else None)
 
 
 def _energy_section(records: list[dict]) -> list[str]:

@@ -395,15 +395,10 @@ def append_log(run_dir: Path, record: dict) -> None:
 
 def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True, data_dir=None,
           device: str | None = None) -> dict:
-    """Train (or resume) a denoiser in ``run_dir``; returns the last evaluation record.
-
-    Sets the process's allocator to reuse freed memory (:mod:`vtsnn.allocator`), which
-    makes CPU training steps about 1.3x faster.
-    """
+    """Train (or resume) a denoiser in ``run_dir``; returns the last evaluation record."""
     run_dir = Path(run_dir)
     rank, world = _distributed()
     device = pick_device(device)
-    keep_freed_memory()
     latest = claim_run_dir(run_dir, resume)
 
     torch.manual_seed(config.seed)
@@ -451,7 +446,10 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
     Adam step per ``batch_loss(indices)``, logs the running loss every
     ``config.log_every`` steps, then (on rank 0) scores ``evaluate_epoch()``, logs it and
     writes the checkpoint. ``start`` is (epoch, images seen, step) of a resumed run.
+    Sets the process's allocator to reuse freed memory (:mod:`vtsnn.allocator`), which
+    makes CPU training steps about 1.3x faster.
     """
+    keep_freed_memory()
     start_epoch, images_seen, step = start
     steps_per_epoch = math.ceil(dataset_size / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
