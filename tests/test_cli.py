@@ -398,11 +398,12 @@ def test_evaluate_on_fake_cifar_writes_json_and_figure(capsys, tmp_path, fake_pr
 def test_train_evaluate_resume_round_trip(capsys, tmp_path):
     run_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "--channels", "4,8", "--train-limit", "100", "--test-limit", "50",
-                             "--epochs", "1", "--out", run_dir, "--quiet", "--device", "cpu")
+                             "--val-size", "20", "--epochs", "1", "--out", run_dir, "--quiet", "--device", "cpu")
     assert code == 0, err
     assert "final test PSNR" in out and (run_dir / "latest.json").is_file()
+    assert "best validation PSNR" in out and "at epoch 1 " in out and str(run_dir / "best") in out
 
-    code, out, err = run_cli(capsys, "evaluate", "--model", run_dir, "--test-limit", "20", "--json",
+    code, out, err = run_cli(capsys, "evaluate", "--model", run_dir / "best", "--test-limit", "20", "--json",
                              tmp_path / "eval.json", "--device", "cpu")
     assert code == 0, err
     (record,) = json.loads((tmp_path / "eval.json").read_text())

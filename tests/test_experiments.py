@@ -310,3 +310,17 @@ def test_ann_ceiling_and_noise_scale_cells():
     assert [cell.config.noise for cell in scaled] == [0.0616, 0.1232, 0.1849, 0.2465]
     assert [cell.labels["noise"] for cell in scaled] == list(experiments.NOISE_LEVELS)
     assert all(cell.config.training == "itbp" and cell.config.neuron == "if" for cell in scaled)
+
+
+def test_a_run_trained_before_a_setting_existed_still_matches(tmp_path):
+    cell = by_id("table1")["mnist-if-0.2"]
+    stored = cell.config.to_dict()
+    del stored["val_size"]                       # a run from before val_size was a setting
+    (tmp_path / "epoch-0001").mkdir()
+    (tmp_path / "epoch-0001" / "config.json").write_text(json.dumps(stored))
+    (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": "epoch-0001", "epoch": 1}))
+    experiments.check_run_matches(cell, tmp_path)
+    stored["noise"] = 0.4
+    (tmp_path / "epoch-0001" / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(experiments.ckpt.CheckpointError, match="different configuration"):
+        experiments.check_run_matches(cell, tmp_path)

@@ -120,3 +120,47 @@ def test_checkpoint_files_get_normal_permissions(tiny_mnist, tmp_path):
     folder = train_module.latest_checkpoint(tmp_path / "run")
     for name in ("model.safetensors", "config.json", "state.safetensors"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o644
+
+
+def test_validation_images_are_the_last_training_images_and_never_trained_on():
+    images = torch.arange(10).view(10, 1, 1, 1)
+    train_images, val_images = train_module.split_training_set(images, TrainConfig(val_size=3, train_limit=4))
+    assert val_images.flatten().tolist() == [7, 8, 9]
+    assert train_images.flatten().tolist() == [0, 1, 2, 3]
+    train_images, val_images = train_module.split_training_set(images, TrainConfig())
+    assert val_images is None and train_images.shape[0] == 10
+    with pytest.raises(ValueError, match="leaves no training images"):
+        train_module.split_training_set(images, TrainConfig(val_size=10))
+    with pytest.raises(ValueError, match="val_size"):
+        TrainConfig(val_size=-1)
+
+
+def test_the_epoch_with_the_best_validation_psnr_is_kept(tiny_mnist, tmp_path):
+    record = train(tiny_config(epochs=3, val_size=16), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    assert record["images"] == 3 * 48                       # 64 training images minus 16 held out
+    scores = [r for r in map(json.loads, (tmp_path / "run" / "log.jsonl").read_text().splitlines())
+              if r["kind"] == "eval"]
+    best = train_module.best_record(tmp_path / "run")
+    first_best = max(scores, key=lambda r: (r["val_psnr"], -r["epoch"]))
+    assert best["selected_by"] == "val_psnr"
+    assert (best["epoch"], best["val_psnr"], best["psnr"]) == (first_best["epoch"], first_best["val_psnr"],
+                                                               first_best["psnr"])
+    model, _ = load_trained(tmp_path / "run" / "best")
+    clean, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
+    config = tiny_config(val_size=16)
+    val_clean = clean[-16:]
+    val_noisy = train_module.fixed_test_noise(val_clean, config.noise, config.test_seed + train_module.VALIDATION_SEED_OFFSET)
+    rescored = train_module.evaluate(model, val_clean, val_noisy, config)["psnr"]
+    assert rescored == pytest.approx(best["val_psnr"], abs=1e-4)
+
+
+def test_a_worse_epoch_does_not_replace_the_kept_one(tmp_path):
+    config = tiny_config()
+    model = build_model(config)
+    assert train_module.keep_if_best(tmp_path, model, config, "val_psnr", {"epoch": 1, "val_psnr": 20.0})
+    assert not train_module.keep_if_best(tmp_path, model, config, "val_psnr", {"epoch": 2, "val_psnr": 19.0})
+    assert not train_module.keep_if_best(tmp_path, model, config, "val_psnr", {"epoch": 3, "val_psnr": 20.0})
+    assert train_module.best_record(tmp_path)["epoch"] == 1
+    assert train_module.keep_if_best(tmp_path, model, config, "val_psnr", {"epoch": 4, "val_psnr": 21.0})
+    assert train_module.best_record(tmp_path)["epoch"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]

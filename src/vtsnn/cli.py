@@ -64,6 +64,8 @@ FIELD_HELP = {
     "seed": "seed of initialization, shuffling and training noise",
     "test_seed": "seed of the fixed noise of the test set",
     "train_limit": "use only the first N training images",
+    "val_size": ("hold out the last N training images as a validation set; the epoch with the best "
+                 "validation PSNR is kept in RUN_DIR/best (0: none)"),
     "test_limit": "score on the first N test images only",
     "precision": "fp32, or bf16 (autocast, channels-last)",
     "log_every": "optimizer steps between loss records in log.jsonl",
@@ -221,7 +223,7 @@ def add_train_command(commands) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from . import checkpoint
-    from .train import TrainConfig, train
+    from .train import BEST, TrainConfig, best_record, train
 
     run_dir = Path(args.out)
     overrides = config_overrides(args)
@@ -237,6 +239,10 @@ def run_train(args: argparse.Namespace) -> int:
                    device=device)
     print(f"final test PSNR {record['psnr']:.2f} dB (noisy input {record['noisy_psnr']:.2f} dB) "
           f"after epoch {record.get('epoch', config.epochs)}; checkpoint in {run_dir}")
+    best = best_record(run_dir)
+    if best is not None:
+        print(f"best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} "
+              f"(test PSNR {best['psnr']:.2f} dB): {run_dir / BEST}")
     return 0
 
 

@@ -459,7 +459,8 @@ def check_run_matches(cell: Cell, run_dir: Path) -> None:
     """Refuse a run folder that holds another configuration (other than its epochs)."""
     latest = latest_checkpoint(run_dir)
     if latest is not None:
-        stored = ckpt.read_json(latest / "config.json")
+        # Through the config class, so settings added since the run was trained read as their defaults.
+        stored = type(cell.config).from_dict(ckpt.read_json(latest / "config.json")).to_dict()
         ckpt.check_config_matches(stored, cell.config.to_dict(), _resume_keys(cell.config), str(run_dir))
 
 

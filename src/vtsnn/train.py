@@ -98,6 +98,7 @@ class TrainConfig(ConfigRecord):
     seed: int = 0
     test_seed: int = 0                   # the fixed noise of the test set
     train_limit: int | None = None       # use only the first N training images
+    val_size: int = 0                    # hold out the last N training images to pick the best epoch
     test_limit: int | None = None        # score on the first N test images
     precision: str = "fp32"              # or "bf16": autocast + channels-last (AMX on CPU)
     log_every: int = 100                 # steps between loss records in log.jsonl
@@ -121,6 +122,7 @@ class TrainConfig(ConfigRecord):
             (self.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16, got {self.precision!r}"),
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
+            (self.val_size >= 0, f"val_size must be 0 (no validation set) or positive, got {self.val_size}"),
         ]
         self.require(checks)
 
@@ -271,6 +273,37 @@ def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainCon
     return final
 
 
+BEST = "best"
+
+
+def best_record(run_dir: Path) -> dict | None:
+    """What ``run_dir/best`` holds (epoch, the score that chose it, the epoch's scores), or ``None``."""
+    pointer = Path(run_dir) / BEST / "best.json"
+    return ckpt.read_json(pointer) if pointer.is_file() else None
+
+
+def keep_if_best(run_dir: Path, model, config, key: str, progress: dict) -> bool:
+    """Copy this epoch's weights to ``run_dir/best`` when its ``key`` score beats the kept one.
+
+    The choice is made on the validation score only; the epoch's test score is stored
+    beside it to be read, never to choose. ``best`` is a checkpoint folder, so
+    ``vtsnn evaluate --model RUN/best`` loads it. Ties keep the earlier epoch.
+    """
+    kept = best_record(run_dir)
+    if kept is not None and kept[key] >= progress[key]:
+        return False
+    staging, final, old = run_dir / f".{BEST}.partial", run_dir / BEST, run_dir / f".{BEST}.old"
+    shutil.rmtree(staging, ignore_errors=True)
+    ckpt.save_weights(staging, _unwrap(model), config.to_dict())
+    ckpt.atomic_write_json(staging / "best.json", {"selected_by": key, **progress})
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
 def restore_checkpoint(latest: Path, config, resume_keys, model, optimizer, generator, where: str) -> dict:
     """Load weights, optimizer moments and the training RNG of a checkpoint; returns its progress.
 
@@ -413,9 +446,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    train_images, _ = load_dataset(config.dataset, "train", data_dir, color=config.color)
-    if config.train_limit:
-        train_images = train_images[:config.train_limit]
+    all_train_images, _ = load_dataset(config.dataset, "train", data_dir, color=config.color)
+    train_images, val_clean = split_training_set(all_train_images, config)
+    val_noisy = None if val_clean is None else fixed_test_noise(val_clean, config.noise, config.test_seed + VALIDATION_SEED_OFFSET)
     test_clean, test_noisy = load_test_set(config, data_dir)
 
     def batch_loss(indices):
@@ -427,25 +460,55 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
         return compute_loss(output, clean, config)
 
     def evaluate_epoch():
-        return evaluate(_unwrap(model), test_clean, test_noisy, config)
+        scores = evaluate(_unwrap(model), test_clean, test_noisy, config)
+        if val_clean is not None:
+            scores["val_psnr"] = evaluate(_unwrap(model), val_clean, val_noisy, config)["psnr"]
+        return scores
 
     def describe(record):
-        return (f"test PSNR {record['psnr']:.2f} dB (noisy input {record['noisy_psnr']:.2f} dB), "
+        validation = f"validation PSNR {record['val_psnr']:.2f} dB, " if "val_psnr" in record else ""
+        return (f"{validation}test PSNR {record['psnr']:.2f} dB (noisy input {record['noisy_psnr']:.2f} dB), "
                 f"{record['train_img_s']:.0f} img/s")
 
     return run_epochs(run_dir, config, model, optimizer, generator, start,
-                      train_images.shape[0], batch_loss, evaluate_epoch, describe, progress, rank)
+                      train_images.shape[0], batch_loss, evaluate_epoch, describe, progress, rank,
+                      select_key="val_psnr" if val_clean is not None else None)
+
+
+# The validation images get their own fixed noise, not the test set's draw.
+VALIDATION_SEED_OFFSET = 1
+
+
+def split_training_set(images: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(images to train on, clean validation images or ``None`` without ``val_size``).
+
+    The validation images are the *last* ``val_size`` of the training split, so they are
+    the same for every seed and ``train_limit`` (which takes the first N of the rest)
+    never reaches them. The test set is never used to pick anything.
+    """
+    if not config.val_size:
+        train_images, val_images = images, None
+    elif config.val_size >= images.shape[0]:
+        raise ValueError(f"val_size {config.val_size} leaves no training images "
+                         f"({config.dataset} has {images.shape[0]})")
+    else:
+        train_images, val_images = images[:-config.val_size], images[-config.val_size:]
+    if config.train_limit:
+        train_images = train_images[:config.train_limit]
+    return train_images, val_images
 
 
 def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[int, int, int],
                dataset_size: int, batch_loss, evaluate_epoch, describe, progress: bool = True,
-               rank: int = 0) -> dict:
+               rank: int = 0, select_key: str | None = None) -> dict:
     """The epoch loop shared by denoisers and classifiers; returns the last evaluation record.
 
     Each epoch shuffles with ``generator``, sets the scheduled learning rate, takes one
     Adam step per ``batch_loss(indices)``, logs the running loss every
     ``config.log_every`` steps, then (on rank 0) scores ``evaluate_epoch()``, logs it and
     writes the checkpoint. ``start`` is (epoch, images seen, step) of a resumed run.
+    With ``select_key`` (a validation score, higher is better) the best epoch so far is
+    also kept in ``run_dir/best`` (:func:`keep_if_best`).
     Sets the process's allocator to reuse freed memory (:mod:`vtsnn.allocator`), which
     makes CPU training steps about 1.3x faster.
     """
@@ -485,8 +548,12 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
                       "epoch_seconds": round(seconds, 2),
                       "train_img_s": round(steps_per_epoch * config.batch_size / seconds, 1)}
             append_log(run_dir, record)
-            save_checkpoint(run_dir, model, optimizer, generator, config,
-                            {"epoch": epoch + 1, "images": images_seen, "step": step, **metrics})
+            progress_record = {"epoch": epoch + 1, "images": images_seen, "step": step, **metrics}
+            # Before the epoch's checkpoint: a run killed in between redoes this epoch,
+            # gets the same weights and finds them already kept.
+            if select_key is not None:
+                keep_if_best(run_dir, model, config, select_key, progress_record)
+            save_checkpoint(run_dir, model, optimizer, generator, config, progress_record)
             if progress:
                 tqdm.write(f"epoch {epoch + 1}: {describe(record)}")
     if not record and (run_dir / "latest.json").is_file():
