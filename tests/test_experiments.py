@@ -165,6 +165,9 @@ def test_reproduce_writes_results_and_skips_finished_runs(tiny_mnist, tmp_path, 
     assert record["noisy_psnr"] < 25 and record["psnr"] > 0 and 0 <= record["output_rate"] <= 1
     assert record["command"].startswith("vtsnn reproduce table2 --subset id=uwe-uwd-itbp-detached")
     assert record["wall_seconds"] >= 0 and record["config"]["channels"] == [4, 8]
+    assert list(record["firing_rates"])[-1] == "output_neuron"
+    assert record["firing_rates"]["output_neuron"] == record["output_rate"]
+    assert all(0 <= rate <= 1 for rate in record["firing_rates"].values())
 
     summary = json.loads((folder / "summary.json").read_text())
     assert len(summary) == 13
@@ -178,6 +181,11 @@ def test_reproduce_writes_results_and_skips_finished_runs(tiny_mnist, tmp_path, 
     table = (folder / "README.md").read_text()
     assert "| UWE-UWD-ITBP | detached | " in table and "23.57" in table and f"{record['psnr']:.2f}" in table
     assert table.count("not run") == 12 and record["command"] in table
+    assert "## Per-layer firing rates" in table and (folder / "firing_rates.png").stat().st_size > 0
+    curve = [json.loads(line) for line in (folder / "curves" / "uwe-uwd-itbp-detached.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in curve if r["kind"] == "eval"] == [1]
+    assert (folder / "curves" / "uwe-uwd-itbp-detached.png").stat().st_size > 0
+    assert "## Learning curves" in table and "curves/uwe-uwd-itbp-detached.png" in table
 
     checkpoint = tmp_path / "runs" / "table2" / "uwe-uwd-itbp-detached" / "latest.json"
     trained_at = checkpoint.stat().st_mtime_ns
@@ -324,3 +332,16 @@ def test_a_run_trained_before_a_setting_existed_still_matches(tmp_path):
     (tmp_path / "epoch-0001" / "config.json").write_text(json.dumps(stored))
     with pytest.raises(experiments.ckpt.CheckpointError, match="different configuration"):
         experiments.check_run_matches(cell, tmp_path)
+
+
+def test_a_result_without_firing_rates_is_scored_again(tiny_mnist, tmp_path):
+    common = dict(out_root=tmp_path / "results", runs_root=tmp_path / "runs", epochs=1, data_dir=tiny_mnist,
+                  progress=False, overrides=TINY, log=lambda message: None)
+    run_experiment("table1", subset="dataset=mnist,neuron=if,noise=0.2", **common)
+    path = tmp_path / "results" / "table1" / "mnist-if-0.2.json"
+    old = json.loads(path.read_text())
+    del old["firing_rates"]
+    path.write_text(json.dumps(old))
+    [record] = run_experiment("table1", subset="dataset=mnist,neuron=if,noise=0.2", **common)
+    assert record["firing_rates"] and json.loads(path.read_text())["firing_rates"] == record["firing_rates"]
+    assert record["psnr"] == old["psnr"]

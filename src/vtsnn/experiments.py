@@ -59,6 +59,7 @@ from . import checkpoint as ckpt
 from .classify import ClassifyConfig, load_classification_test_set, load_classifier, train_classifier
 from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
+from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
 from .train import TrainConfig, denoise_images, latest_checkpoint, load_test_set, load_trained, pick_device
 from .train import prepare_model, train
@@ -560,13 +561,21 @@ def run_cell(cell: Cell, runs_root: Path, out_root: Path, data_dir, progress: bo
     result_path = out_root / cell.experiment / f"{cell.cell_id}.json"
     previous = _read_result(result_path)
     epoch = finished_epoch(run_dir)
-    if previous and previous.get("epochs") == epoch and previous.get("config") == _stored_config(run_dir):
+    if _result_is_current(previous, cell, epoch, _stored_config(run_dir)):
         log(f"{prefix}: {result_path} already scores epoch {epoch}, kept")
         return previous
     record = score_cell(cell, run_dir, data_dir, device, command)
     write_json(result_path, record)
     log(f"{prefix}: {_metric_text(record)} -> {result_path}")
     return record
+
+
+def _result_is_current(previous: dict | None, cell: Cell, epoch: int, config: dict) -> bool:
+    """Whether a result file scores this epoch of this run with every field scoring now gives."""
+    if not previous or previous.get("epochs") != epoch or previous.get("config") != config:
+        return False
+    # Results from before per-layer firing rates were recorded are scored again.
+    return cell.is_classifier or "firing_rates" in previous
 
 
 def _stored_config(run_dir: Path) -> dict:
@@ -651,14 +660,15 @@ def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy:
     model, config = load_trained(run_dir)
     model = prepare_model(model, config, device)
     clean, noisy = load_test_set(config, data_dir)
-    with OutputFiringRate(model) as rate:
+    with FiringRates(model) as probe:
         denoised = denoise_images(model, noisy, config)
+    rates = probe.rates()
     # The same PSNR as train.evaluate, plus the MSE that Fig. 7 plots.
     from .metrics import psnr
     clean01 = clean.float() / 255.0
     scores = {"psnr": psnr(denoised, clean01).item(), "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
               "mse": torch.mean((denoised.double() - clean01.double()) ** 2).item(),
-              "output_rate": rate.value, "test_images": int(clean.shape[0])}
+              "output_rate": rates.get("output_neuron"), "firing_rates": rates, "test_images": int(clean.shape[0])}
     if count_energy:
         scores["energy"] = _energy_report(model, config, noisy[:ENERGY_TEST_IMAGES])
     return scores
@@ -683,35 +693,6 @@ def _score_classifier(run_dir: Path, data_dir, device: torch.device) -> dict:
     images, labels = load_classification_test_set(config, data_dir)
     return {"accuracy": classification_accuracy(model.to(device), images, labels, config.steps),
             "test_images": int(images.shape[0])}
-
-
-class OutputFiringRate:
-    """Fraction of output spikes (over pixels, time steps and images) while in a ``with`` block.
-
-    A forward hook on ``model.output_neuron`` sees its spikes as the model runs;
-    models without one (the ANN) give ``None``.
-    """
-
-    def __init__(self, model: torch.nn.Module):
-        self.neuron = getattr(model, "output_neuron", None)
-        self.spikes, self.count, self.handle = 0.0, 0, None
-
-    def _record(self, module, inputs, output):
-        self.spikes += float(output.float().sum())
-        self.count += output.numel()
-
-    def __enter__(self):
-        if self.neuron is not None:
-            self.handle = self.neuron.register_forward_hook(self._record)
-        return self
-
-    def __exit__(self, *exc):
-        if self.handle is not None:
-            self.handle.remove()
-
-    @property
-    def value(self) -> float | None:
-        return self.spikes / self.count if self.count else None
 
 
 def training_seconds(run_dir: Path) -> float | None:
@@ -785,6 +766,10 @@ def write_reports(name: str, out_root="results", data_dir=None, device=None, log
     if experiment.figure and any(r["status"] == "done" for r in records):
         draw = FIGURES[name]
         written.append(draw(records, folder / experiment.figure, data_dir=data_dir, device=device))
+    written += save_learning_curves(records, folder)
+    rates_figure = draw_firing_rates(records, folder / FIRING_RATES_FIGURE)
+    if rates_figure is not None:
+        written.append(rates_figure)
     ckpt.atomic_write_bytes(folder / "README.md", markdown_report(experiment, records).encode())
     written.append(folder / "README.md")
     log(f"{name}: {sum(r['status'] == 'done' for r in records)}/{len(records)} cells done; "
@@ -866,7 +851,8 @@ def markdown_report(experiment: Experiment, records: list[dict]) -> str:
         lines += _paper_layout(experiment, records)
     if experiment.figure:
         lines += [f"![{experiment.name}]({experiment.figure})", ""]
-    lines += _seed_section(experiment, records) + _energy_section(records) + _provenance_section(records)
+    lines += _seed_section(experiment, records) + _energy_section(records)
+    lines += _firing_rate_section(records) + _curves_section(records) + _provenance_section(records)
     return "\n".join(lines)
 
 
@@ -921,6 +907,38 @@ def _energy_section(records: list[dict]) -> list[str]:
     return ["## Per layer", "", f"Counted on {report['images']} noisy test images.", "", format_table(report), ""]
 
 
+def _layer_label(name: str) -> str:
+    """``encoders.1.3`` -> ``enc1.3``; ``output_neuron`` -> ``out``."""
+    return "out" if name == "output_neuron" else name.replace("encoders.", "enc").replace("decoders.", "dec")
+
+
+def _firing_rate_section(records: list[dict]) -> list[str]:
+    measured = [r for r in records if r["status"] == "done" and r.get("firing_rates")]
+    if not measured:
+        return []
+    layers = list(dict.fromkeys(name for r in measured for name in r["firing_rates"]))
+    headers = ["cell", *map(_layer_label, layers)]
+    lines = ["## Per-layer firing rates", "",
+             "Fraction of spikes per spiking layer (encoder, decoder, output; over time steps, pixels and "
+             f"the scored test images), measured while scoring. Figure: [{FIRING_RATES_FIGURE}]"
+             f"({FIRING_RATES_FIGURE}).", "",
+             "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for record in measured:
+        rates = record["firing_rates"]
+        lines.append("| " + " | ".join([record["cell"], *(_percent(rates.get(name)) for name in layers)]) + " |")
+    return lines + [""]
+
+
+def _curves_section(records: list[dict]) -> list[str]:
+    cells = [r["cell"] for r in records if _has_learning_curve(r)]
+    if not cells:
+        return []
+    links = ", ".join(f"[{cell}]({CURVES}/{cell}.png)" for cell in cells)
+    return ["## Learning curves", "",
+            f"Test PSNR and training loss against images seen, one figure per run, from the run's "
+            f"`log.jsonl` (copied beside it in `{CURVES}/`): {links}.", ""]
+
+
 def _provenance_section(records: list[dict]) -> list[str]:
     done = [r for r in records if r["status"] == "done"]
     if not done:
@@ -953,6 +971,56 @@ def _save_figure(figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, format="png")
     return path
+
+
+CURVES = "curves"
+FIRING_RATES_FIGURE = "firing_rates.png"
+
+
+def _has_learning_curve(record: dict) -> bool:
+    return record["status"] == "done" and record.get("psnr") is not None and bool(record.get("run_dir"))
+
+
+def save_learning_curves(records: list[dict], folder: Path) -> list[Path]:
+    """Copy each scored denoiser's ``log.jsonl`` to ``folder/curves/CELL.jsonl`` and plot it.
+
+    Run folders stay out of the repository; these copies go in, so the curves behind a
+    table travel with it. Only the scored epochs are copied (a run trained further
+    since is cut there). A cell whose run folder is gone keeps the copy it has.
+    """
+    from .figures import learning_curve
+
+    written = []
+    for record in filter(_has_learning_curve, records):
+        log_path = Path(record["run_dir"]) / "log.jsonl"
+        if not log_path.is_file():
+            continue
+        entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        entries = [entry for entry in entries if entry.get("epoch", 0) <= (record.get("epochs") or 0)]
+        target = folder / CURVES / f"{record['cell']}.jsonl"
+        ckpt.atomic_write_bytes(target, "".join(json.dumps(entry) + "\n" for entry in entries).encode())
+        written += [target, learning_curve(entries, target.with_suffix(".png"))]
+    return written
+
+
+def draw_firing_rates(records: list[dict], path: Path) -> Path | None:
+    """Per-layer firing rate of every scored spiking cell, one line per cell; ``None`` if none."""
+    measured = [r for r in records if r["status"] == "done" and r.get("firing_rates")]
+    if not measured:
+        return None
+    layers = list(dict.fromkeys(name for r in measured for name in r["firing_rates"]))
+    figure = _new_figure(9.0, 4.0)
+    axis = figure.subplots()
+    for record in measured:
+        rates = record["firing_rates"]
+        axis.plot(range(len(layers)), [100 * rates[name] if name in rates else float("nan") for name in layers],
+                  "o-", markersize=3, linewidth=1, label=record["cell"])
+    axis.set_xticks(range(len(layers)), [_layer_label(name) for name in layers], rotation=45, fontsize=8)
+    axis.set_ylabel("firing rate (%)")
+    axis.set_xlabel("spiking layer (forward order)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=6, ncol=2 if len(measured) > 12 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save_figure(figure, path)
 
 
 def draw_fig5(records: list[dict], path: Path, data_dir=None, device=None) -> Path:
