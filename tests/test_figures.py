@@ -109,6 +109,14 @@ def test_learning_curve_writes_a_png(tmp_path, records):
     assert file_format == "PNG" and width > 600 and height > 250
 
 
+def test_learning_curve_adds_a_firing_rate_panel_when_the_log_has_rates(tmp_path):
+    rates = [dict(r, firing_rates={"encoders.0.1": 0.1 * r["epoch"], "output_neuron": 0.4})
+             if r["kind"] == "eval" else r for r in LOG]
+    _, (plain_width, _) = open_png(figures.learning_curve(LOG, tmp_path / "plain.png"))
+    _, (width, _) = open_png(figures.learning_curve(rates, tmp_path / "rates.png"))
+    assert width > 1.4 * plain_width
+
+
 @pytest.mark.parametrize("records, message", [
     ([], "no eval or train"),
     ([{"kind": "note"}], "no eval or train"),

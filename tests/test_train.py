@@ -29,6 +29,8 @@ def test_training_logs_evaluates_and_checkpoints(tiny_mnist, tmp_path):
     assert record["noisy_psnr"] < 25 and np.isfinite(record["psnr"])
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log if r["kind"] == "eval"] == [1, 2]
+    rates = [r["firing_rates"] for r in log if r["kind"] == "eval"]
+    assert all(list(r)[-1] == "output_neuron" and all(0 <= v <= 1 for v in r.values()) for r in rates)
     assert sum(r["kind"] == "train" for r in log) == 8          # 4 steps per epoch, logged each step
     latest = json.loads((tmp_path / "run" / "latest.json").read_text())
     assert latest["checkpoint"] == "epoch-0002"
@@ -96,6 +98,7 @@ def test_every_method_trains(tiny_mnist, tmp_path, training, overrides):
     config = tiny_config(training=training, epochs=1, **{"temporal_grad": None, **overrides})
     record = train(config, tmp_path / "run", progress=False, data_dir=tiny_mnist)
     assert np.isfinite(record["psnr"])
+    assert ("firing_rates" in record) == (training != "ann")
 
 
 def test_config_validation():

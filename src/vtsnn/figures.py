@@ -190,11 +190,14 @@ def learning_curve(log_records: list[dict], path) -> Path:
 
     from matplotlib.ticker import EngFormatter
 
-    figure = _new_figure(9.0, 3.4)
-    psnr_axis, loss_axis = figure.subplots(1, 2)
+    rated = [r for r in evals if r.get("firing_rates")]
+    figure = _new_figure(13.5 if rated else 9.0, 3.4)
+    psnr_axis, loss_axis, *rate_axis = figure.subplots(1, 3 if rated else 2)
     if evals:
         images = [r["images"] for r in evals]
-        psnr_axis.plot(images, [r["psnr"] for r in evals], "o-", label="denoised")
+        psnr_axis.plot(images, [r["psnr"] for r in evals], "o-", label="denoised (test set)")
+        if all("val_psnr" in r for r in evals):
+            psnr_axis.plot(images, [r["val_psnr"] for r in evals], "s:", markersize=3, label="validation set")
         if all("noisy_psnr" in r for r in evals):
             psnr_axis.plot(images, [r["noisy_psnr"] for r in evals], "--", color="gray", label="noisy input")
         psnr_axis.legend(fontsize=8)
@@ -212,10 +215,32 @@ def learning_curve(log_records: list[dict], path) -> Path:
     loss_axis.set_xlabel("training images seen")
     loss_axis.set_ylabel("training loss")
     loss_axis.grid(alpha=0.3)
-    for axis in (psnr_axis, loss_axis):
+    if rated:
+        _plot_firing_rates(rate_axis[0], rated)
+    for axis in (psnr_axis, loss_axis, *rate_axis):
         axis.xaxis.set_major_formatter(EngFormatter(sep=""))   # 60k, 1.2M: long runs see millions
     figure.tight_layout()
     return _save(figure, path)
+
+
+def _plot_firing_rates(axis, rated: list[dict]) -> None:
+    """One line per spiking layer: its firing rate after each epoch (log scale: rates span decades)."""
+    layers = list(dict.fromkeys(name for r in rated for name in r["firing_rates"]))
+    images = [r["images"] for r in rated]
+    for index, name in enumerate(layers):
+        rates = [100 * r["firing_rates"].get(name, float("nan")) for r in rated]
+        style = "-" if index < 10 else "--"      # matplotlib's cycle has 10 colors
+        axis.plot(images, rates, style, marker="o", markersize=2, linewidth=1, label=name)
+    if all(100 * v > 0 for r in rated for v in r["firing_rates"].values()):
+        from matplotlib.ticker import FuncFormatter
+        axis.set_yscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        axis.yaxis.set_major_formatter(plain)
+        axis.yaxis.set_minor_formatter(plain)
+    axis.set_xlabel("training images seen")
+    axis.set_ylabel("firing rate (%)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=5, ncol=2)
 
 
 def _records_of(log_records, kind: str, keys: tuple[str, ...]) -> list[dict]:

@@ -42,6 +42,7 @@ from .data import add_noise, fixed_test_noise, load_dataset
 from .losses import itbp_loss, stbp_loss
 from .metrics import psnr
 from .models import UNetANN, UVTSNN
+from .probes import FiringRates
 
 BITS = 8
 TRAININGS = ("itbp", "stbp", "ann")
@@ -233,6 +234,18 @@ def evaluate(model: torch.nn.Module, clean: torch.Tensor, noisy: torch.Tensor, c
     clean01 = clean.float() / 255.0
     return {"psnr": psnr(denoised, clean01).item(), "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
             "test_images": int(clean.shape[0])}
+
+
+# Test images on which the per-layer firing rates are measured after each epoch: enough
+# for stable rates, few enough to add about a second to the epoch.
+RATE_IMAGES = 1000
+
+
+def layer_firing_rates(model: torch.nn.Module, noisy: torch.Tensor, config: TrainConfig) -> dict[str, float]:
+    """``{layer: firing rate}`` of a spiking model's neurons while it denoises ``noisy``."""
+    with FiringRates(model) as probe:
+        denoise_images(model, noisy, config)
+    return probe.rates()
 
 
 def load_test_set(config: TrainConfig, data_dir=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -461,6 +474,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
 
     def evaluate_epoch():
         scores = evaluate(_unwrap(model), test_clean, test_noisy, config)
+        if config.training != "ann":
+            scores["firing_rates"] = layer_firing_rates(_unwrap(model), test_noisy[:RATE_IMAGES], config)
         if val_clean is not None:
             scores["val_psnr"] = evaluate(_unwrap(model), val_clean, val_noisy, config)["psnr"]
         return scores
