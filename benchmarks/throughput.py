@@ -28,6 +28,7 @@ import time
 
 import torch
 
+from vtsnn import neurons
 from vtsnn.allocator import keep_freed_memory
 from vtsnn.coding import uwe_encode
 from vtsnn.losses import itbp_loss, stbp_loss
@@ -133,6 +134,8 @@ MODES = {
     "train_itbp_detached": dict(kind="itbp", temporal_grad=False, precision="bf16"),
     "train_stbp": dict(kind="stbp", temporal_grad=True, precision="bf16"),
     "train_glibc_default": dict(kind="itbp", temporal_grad=True, precision="bf16", keep_memory=False),
+    # the shipped mode storing the float32 membranes for backward instead of recomputing them
+    "train_stored_membranes": dict(kind="itbp", temporal_grad=True, precision="bf16", recompute_membranes=False),
     "train_fp32": dict(kind="itbp", temporal_grad=True, precision="fp32"),
     "train_itbp_detached_fp32": dict(kind="itbp", temporal_grad=False, precision="fp32"),
     "infer_fp32": dict(kind="infer", precision="fp32"),
@@ -144,16 +147,22 @@ MODES = {
 }
 
 
+def apply_settings(spec: dict) -> None:
+    """The process-wide switches a mode runs with (read at each step, so set before each)."""
+    keep_freed_memory(spec.get("keep_memory", True))
+    neurons.RECOMPUTE_MEMBRANES = spec.get("recompute_membranes", True)
+
+
 def measure(modes: dict, batch: int, size: int, rounds: int, steps: int) -> dict:
     runners = {name: build_mode(name, spec, batch, size) for name, spec in modes.items()}
     for name, run in runners.items():  # warm-up: compilation, allocator, oneDNN kernels
-        keep_freed_memory(modes[name].get("keep_memory", True))
+        apply_settings(modes[name])
         run()
         run()
     best = {name: 0.0 for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
-            keep_freed_memory(modes[name].get("keep_memory", True))
+            apply_settings(modes[name])
             started = time.perf_counter()
             for _ in range(steps):
                 run()

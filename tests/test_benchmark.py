@@ -1,4 +1,5 @@
-"""benchmarks/throughput.py runs every kind of mode and reports what the issue asks for."""
+"""benchmarks/throughput.py runs every kind of mode and reports what the issue asks for;
+benchmarks/memory.py compares the two ways of keeping membranes for BPTT."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
+def load_benchmark(name: str = "throughput"):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -21,11 +22,11 @@ def load_benchmark():
 
 def test_json_has_the_required_keys_and_ratios(capsys):
     benchmark = load_benchmark()
-    modes = "train,infer,train_no_neurons,train_glibc_default,baseline_train,baseline_infer"
+    modes = "train,infer,train_no_neurons,train_glibc_default,train_stored_membranes,baseline_train,baseline_infer"
     benchmark.main(["--json", "--batch", "2", "--size", "8", "--rounds", "1", "--steps", "1", "--modes", modes])
     result = json.loads(capsys.readouterr().out)
     for key in ("train_img_s", "infer_img_s", "baseline_train_img_s", "baseline_infer_img_s",
-                "train_no_neurons_img_s", "train_glibc_default_img_s", "cpu_cores"):
+                "train_no_neurons_img_s", "train_glibc_default_img_s", "train_stored_membranes_img_s", "cpu_cores"):
         assert result[key] > 0, key
     # the rates are rounded to 0.1 img/s, the ratios computed before rounding
     assert result["train_vs_baseline"] == pytest.approx(result["train_img_s"] / result["baseline_train_img_s"], rel=0.1)
@@ -41,3 +42,11 @@ def test_no_neuron_mode_removes_every_neuron():
     assert not [m for m in model.modules() if hasattr(m, "v_threshold")]
     out = model(torch.rand(8, 1, 1, 8, 8))
     assert out.shape == (8, 1, 1, 8, 8)
+
+
+def test_memory_benchmark_runs_both_settings_in_fresh_processes(capsys):
+    result = load_benchmark("memory").main(["--json", "--batch", "2"])
+    assert json.loads(capsys.readouterr().out) == result
+    for name in ("recomputed", "stored"):
+        assert result[f"{name}_peak_mib"] >= result[f"{name}_idle_mib"] > 0
+    assert result["batch"] == 2

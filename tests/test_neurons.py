@@ -168,3 +168,22 @@ def test_many_kernel_variants_stay_compiled(caplog):
                 if mode != "inference":
                     spikes.sum().backward()
     assert not [r for r in caplog.records if "recompile" in r.getMessage()]
+
+
+@pytest.mark.parametrize("kind", ["if", "lif"])
+@pytest.mark.parametrize("v_reset", [None, 0.0])
+def test_bf16_through_time_gradients_are_the_same_with_recomputed_membranes(kind, v_reset, kernels, monkeypatch):
+    from vtsnn import neurons
+    generator = torch.Generator().manual_seed(3)
+    x = (torch.randn(8, 4, 6, 5, 5, generator=generator) * 0.8 + 0.4).bfloat16()
+    grad_out = torch.randn(x.shape, generator=generator).bfloat16()
+    results = []
+    for recompute in (True, False):
+        monkeypatch.setattr(neurons, "RECOMPUTE_MEMBRANES", recompute)
+        xi = x.clone().requires_grad_(True)
+        spikes = make_neuron(kind, v_reset=v_reset, temporal_grad=True)(xi)
+        (spikes * grad_out).float().sum().backward()
+        results.append((spikes.detach(), xi.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    assert results[0][1].abs().sum() > 0
