@@ -50,3 +50,11 @@ def test_memory_benchmark_runs_both_settings_in_fresh_processes(capsys):
     for name in ("recomputed", "stored"):
         assert result[f"{name}_peak_mib"] >= result[f"{name}_idle_mib"] > 0
     assert result["batch"] == 2
+
+
+def test_profile_step_names_the_convolutions(capsys):
+    table = load_benchmark("profile_step").main(["--mode", "train", "--steps", "1", "--batch", "2", "--size", "8",
+                                                 "--by-shape"])
+    assert "convolution_backward" in table          # a training step was profiled
+    assert "[16, 1, 8, 8]" in table                    # by shape: T=8 x batch 2 folded, one channel
+    assert table in capsys.readouterr().out
