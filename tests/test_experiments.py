@@ -345,3 +345,27 @@ def test_a_result_without_firing_rates_is_scored_again(tiny_mnist, tmp_path):
     [record] = run_experiment("table1", subset="dataset=mnist,neuron=if,noise=0.2", **common)
     assert record["firing_rates"] and json.loads(path.read_text())["firing_rates"] == record["firing_rates"]
     assert record["psnr"] == old["psnr"]
+
+
+def test_a_run_with_a_validation_set_is_scored_at_its_best_validation_epoch(tiny_mnist, tmp_path):
+    from vtsnn.train import best_record, evaluate, load_test_set, load_trained
+
+    common = dict(out_root=tmp_path / "results", runs_root=tmp_path / "runs", epochs=3, data_dir=tiny_mnist,
+                  progress=False, overrides={**TINY, "val_size": 16}, log=lambda message: None)
+    [record] = run_experiment("table1", subset="dataset=mnist,neuron=if,noise=0.2", **common)
+    run_dir = tmp_path / "runs" / "table1" / "mnist-if-0.2"
+    best = best_record(run_dir)
+    assert record["epochs"] == 3 and record["scored_epoch"] == best["epoch"]
+    assert record["selected_by"] == "val_psnr" and record["val_psnr"] == best["val_psnr"]
+    model, config = load_trained(run_dir / "best")
+    assert record["psnr"] == pytest.approx(evaluate(model, *load_test_set(config, tiny_mnist), config)["psnr"], abs=1e-4)
+    summary = json.loads((tmp_path / "results" / "table1" / "summary.json").read_text())
+    assert [e["scored_epoch"] for e in summary if e["status"] == "done"] == [best["epoch"]]
+
+
+def test_a_run_without_a_validation_set_is_scored_at_its_last_epoch(tmp_path):
+    (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": "epoch-0002", "epoch": 2}))
+    checkpoint, selection = experiments.scored_checkpoint(tmp_path)
+    assert checkpoint == tmp_path and selection == {"scored_epoch": 2, "selected_by": "last epoch"}
+    assert experiments._epochs_cell({"epochs": 5, "scored_epoch": 3}) == "5 (best validation: 3)"
+    assert experiments._epochs_cell({"epochs": 5, "scored_epoch": 5}) == "5"

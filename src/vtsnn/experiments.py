@@ -62,7 +62,7 @@ from .classify import accuracy as classification_accuracy
 from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
 from .train import TrainConfig, denoise_images, latest_checkpoint, load_test_set, load_trained, pick_device
-from .train import prepare_model, train
+from .train import BEST, best_record, prepare_model, train
 
 NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
 DEFAULT_EPOCHS = 5
@@ -656,8 +656,23 @@ def score_cell(cell: Cell, run_dir: Path, data_dir=None, device=None, command: s
             "compute": compute_description(torch_device)}
 
 
+def scored_checkpoint(run_dir: Path) -> tuple[Path, dict]:
+    """The checkpoint a denoising run is scored at, and how it was chosen.
+
+    A run trained with a validation set (``val_size``) is scored at its best-validation
+    epoch (``RUN/best``), the only choice that does not look at the test set; any
+    other run at its last epoch.
+    """
+    best = best_record(run_dir)
+    if best is not None:
+        return Path(run_dir) / BEST, {"scored_epoch": best["epoch"], "selected_by": best["selected_by"],
+                                      "val_psnr": best["val_psnr"]}
+    return Path(run_dir), {"scored_epoch": finished_epoch(run_dir), "selected_by": "last epoch"}
+
+
 def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy: bool = False) -> dict:
-    model, config = load_trained(run_dir)
+    checkpoint, selection = scored_checkpoint(run_dir)
+    model, config = load_trained(checkpoint)
     model = prepare_model(model, config, device)
     clean, noisy = load_test_set(config, data_dir)
     with FiringRates(model) as probe:
@@ -668,7 +683,8 @@ def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy:
     clean01 = clean.float() / 255.0
     scores = {"psnr": psnr(denoised, clean01).item(), "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
               "mse": torch.mean((denoised.double() - clean01.double()) ** 2).item(),
-              "output_rate": rates.get("output_neuron"), "firing_rates": rates, "test_images": int(clean.shape[0])}
+              "output_rate": rates.get("output_neuron"), "firing_rates": rates, "test_images": int(clean.shape[0]),
+              **selection}
     if count_energy:
         scores["energy"] = _energy_report(model, config, noisy[:ENERGY_TEST_IMAGES])
     return scores
@@ -747,7 +763,8 @@ def collect_records(name: str, out_root) -> list[dict]:
 
 SUMMARY_KEYS = ("experiment", "cell", "status", "dataset", "noise", "neuron", "encoder", "decoder", "training",
                 "temporal_grad", "output_threshold", "steps", "psnr", "noisy_psnr", "paper_psnr", "mse",
-                "output_rate", "accuracy", "paper_accuracy", "epochs", "seed", "test_images", "wall_seconds",
+                "output_rate", "accuracy", "paper_accuracy", "epochs", "scored_epoch", "selected_by", "val_psnr",
+                "seed", "test_images", "wall_seconds",
                 "command")
 
 
@@ -843,7 +860,7 @@ def markdown_report(experiment: Experiment, records: list[dict]) -> str:
     for record in records:
         row = [_label_text(record, key) for _, key in experiment.label_columns]
         row += [show(record) for _, show in _metric_columns(experiment.name)]
-        row += [str(record.get("epochs") or "–"), str(record.get("seed", "–")),
+        row += [_epochs_cell(record), str(record.get("seed", "–")),
                 _duration(record.get("wall_seconds")), record["status"]]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", experiment.note, ""]
@@ -854,6 +871,14 @@ def markdown_report(experiment: Experiment, records: list[dict]) -> str:
     lines += _seed_section(experiment, records) + _energy_section(records)
     lines += _firing_rate_section(records) + _curves_section(records) + _provenance_section(records)
     return "\n".join(lines)
+
+
+def _epochs_cell(record: dict) -> str:
+    """Epochs trained, and the epoch scored when a validation set chose an earlier one."""
+    epochs, scored = record.get("epochs"), record.get("scored_epoch")
+    if not epochs:
+        return "–"
+    return f"{epochs} (best validation: {scored})" if scored and scored != epochs else str(epochs)
 
 
 def _paper_layout(experiment: Experiment, records: list[dict]) -> list[str]:
@@ -1033,7 +1058,7 @@ def draw_fig5(records: list[dict], path: Path, data_dir=None, device=None) -> Pa
     clean = images[FIG5_IMAGE_INDEX:FIG5_IMAGE_INDEX + 1]
     noisy_by_eta, denoised_by_eta, psnr_by_eta = {}, {}, {}
     for record in done:
-        model, config = load_trained(record["run_dir"])
+        model, config = load_trained(scored_checkpoint(record["run_dir"])[0])
         model = prepare_model(model, config, pick_device(device))
         noisy = fixed_test_noise(clean, config.noise, seed=config.test_seed)
         noisy_by_eta[config.noise] = noisy.float() / 255.0
