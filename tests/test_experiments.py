@@ -29,7 +29,7 @@ def by_id(name: str) -> dict:
 def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
-                      "energy": 1, "seeds": 3, "ann-ceiling": 4, "noise-scale": 4}
+                      "energy": 1, "seeds": 3, "ann-ceiling": 12, "noise-scale": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -310,9 +310,11 @@ def test_seed_report_gives_mean_and_spread(tmp_path):
 
 def test_ann_ceiling_and_noise_scale_cells():
     ceiling = cells("ann-ceiling")
-    assert [cell.config.noise for cell in ceiling] == list(experiments.NOISE_LEVELS)
+    assert [cell.config.noise for cell in ceiling] == list(experiments.NOISE_LEVELS) * 3
+    assert [cell.config.dataset for cell in ceiling[::4]] == ["mnist", "fashion_mnist", "cifar10"]
     assert all(cell.config.training == "ann" for cell in ceiling)
-    assert [cell.paper for cell in ceiling] == [23.57, 23.15, 23.09, 22.56]
+    assert [cell.paper for cell in ceiling[:4]] == [23.57, 23.15, 23.09, 22.56]
+    assert [cell.paper for cell in ceiling[8:]] == [18.27, 14.08, 14.76, 13.16]
     assert ceiling[0].run_name == "table2/ann"          # the ANN of Table 2 is the same run
     scaled = cells("noise-scale")
     assert [cell.config.noise for cell in scaled] == [0.0616, 0.1232, 0.1849, 0.2465]
