@@ -36,6 +36,18 @@ def test_denoising_grid_writes_a_png(tmp_path, channels):
     assert 300 < width < 1500 and height > width
 
 
+def test_noise_level_panel_has_one_column_per_noise_level(tmp_path):
+    clean = images(1)
+    etas = (0.2, 0.4, 0.6, 0.8)
+    noisy = {eta: (clean + eta / 4).clamp(0, 1) for eta in etas}
+    path = figures.noise_level_panel(clean[0], noisy, {eta: clean * 0.9 for eta in etas}, tmp_path / "fig5.png",
+                                     psnr_by_eta={0.2: {"psnr": 23.0, "noisy_psnr": 16.0}})
+    _, (width, height) = open_png(path)
+    assert width > height                          # 4 columns, 3 rows (clean, noisy, denoised)
+    with pytest.raises(ValueError, match="same, non-empty noise levels"):
+        figures.noise_level_panel(clean, noisy, {0.2: clean}, tmp_path / "bad.png")
+
+
 def test_denoising_grid_keeps_the_first_images_only(tmp_path):
     clean = images(12)
     few = figures.denoising_grid(clean[:2], {0.2: clean[:2]}, {0.2: clean[:2]}, tmp_path / "few.png")

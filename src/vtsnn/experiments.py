@@ -1052,7 +1052,7 @@ def draw_firing_rates(records: list[dict], path: Path) -> Path | None:
 def draw_fig5(records: list[dict], path: Path, data_dir=None, device=None) -> Path:
     """Clean, noisy and denoised versions of one MNIST test digit, one model per noise level."""
     from .data import fixed_test_noise, load_dataset
-    from .figures import denoising_grid
+    from .figures import noise_level_panel
 
     done = [r for r in records if r["status"] == "done"]
     images, _ = load_dataset("mnist", "test", data_dir)
@@ -1065,7 +1065,7 @@ def draw_fig5(records: list[dict], path: Path, data_dir=None, device=None) -> Pa
         noisy_by_eta[config.noise] = noisy.float() / 255.0
         denoised_by_eta[config.noise] = denoise_images(model, noisy, config)
         psnr_by_eta[config.noise] = {"psnr": record["psnr"], "noisy_psnr": record["noisy_psnr"]}
-    return denoising_grid(clean.float() / 255.0, noisy_by_eta, denoised_by_eta, path, psnr_by_eta=psnr_by_eta)
+    return noise_level_panel(clean.float() / 255.0, noisy_by_eta, denoised_by_eta, path, psnr_by_eta=psnr_by_eta)
 
 
 def draw_fig6(records: list[dict], path: Path, data_dir=None, device=None) -> Path:

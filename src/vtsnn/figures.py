@@ -118,6 +118,42 @@ def denoising_grid(clean, noisy_by_eta: dict, denoised_by_eta: dict, path, psnr_
     return _save(figure, path)
 
 
+def noise_level_panel(clean, noisy_by_eta: dict, denoised_by_eta: dict, path,
+                      psnr_by_eta: dict | None = None) -> Path:
+    """One image at several noise levels, as the paper's Fig. 5: one column per eta, rows
+
+        clean | noisy | denoised
+
+    ``clean`` is one image ``[C, H, W]`` (or ``[1, C, H, W]``) in [0, 1]; the dicts map
+    eta to the noisy and denoised versions of it. Tiles are titled with their PSNR;
+    the column heads give the test-set means from ``psnr_by_eta`` if given.
+    """
+    clean = _check_batch("clean", clean if clean.dim() == 4 else clean.unsqueeze(0))[:1]
+    etas = sorted(noisy_by_eta)
+    if not etas or set(denoised_by_eta) != set(noisy_by_eta):
+        raise ValueError(f"give the same, non-empty noise levels for noisy and denoised images: "
+                         f"{sorted(noisy_by_eta)} vs {sorted(denoised_by_eta)}")
+    figure = _new_figure(TILE_INCHES * 1.35 * len(etas) + 0.6, (TILE_INCHES + 0.45) * 3)
+    axes = figure.subplots(3, len(etas), squeeze=False)
+    for column, eta in enumerate(etas):
+        noisy = _check_batch(f"noisy_by_eta[{eta}]", noisy_by_eta[eta], clean.shape)[:1]
+        denoised = _check_batch(f"denoised_by_eta[{eta}]", denoised_by_eta[eta], clean.shape)[:1]
+        for row, (kind, image) in enumerate((("clean", clean), ("noisy", noisy), ("denoised", denoised))):
+            axis = axes[row][column]
+            _show_image(axis, image[0])
+            if kind == "clean":
+                axis.set_title(f"η = {eta:g}", fontsize=9)
+            else:
+                tile = psnr(image, clean, reduction="none")[0].item()
+                mean = _row_psnr(psnr_by_eta, eta, kind)
+                axis.set_title(_format_db(tile) + ("" if mean is None else f"\n(test mean {float(mean):.2f})"),
+                               fontsize=7)
+            if column == 0:
+                axis.set_ylabel(kind, fontsize=9)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _format_db(value: float) -> str:
     return "inf dB" if math.isinf(value) else f"{value:.2f} dB"
 
