@@ -8,7 +8,10 @@ Run from the repository root:
 Every mode trains the same network (U-VTSNN, IF, T=8, 28x28, batch 50) with one step =
 forward + backward + Adam. The baseline is written the way SNN code usually is (and
 the authors' clock-driven style): the whole network is called once per time step,
-with stateful neurons recorded by autograd step by step, in float32. Modes run
+with stateful neurons recorded by autograd step by step, in float32. The
+``authors_*`` modes run the same per-step network with the neuron of the authors'
+released code (spikingjelly 0.0.0.0.14's clock-driven ``IFNode``, soft reset, ATan),
+when spikingjelly is installed; they are skipped, with a note, otherwise. Modes run
 interleaved in rounds and each reports its best round, so that the CPU's thermal
 throttling, which sets in after minutes of load, hits all modes alike.
 
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import torch
@@ -50,19 +54,38 @@ class PerStepIF(torch.nn.Module):
         self.v = self.v - self.v_threshold * spike
         return spike
 
+    def reset(self):
+        self.v = None
+
+
+def spikingjelly_if(v_threshold: float) -> torch.nn.Module:
+    """The neuron of the authors' released code: spikingjelly 0.0.0.0.14's clock-driven
+    IFNode with soft reset and the ATan surrogate (``pip install spikingjelly==0.0.0.0.14
+    --no-deps``; only needed for the ``authors_*`` modes)."""
+    from spikingjelly.clock_driven import neuron, surrogate
+    return neuron.IFNode(v_threshold=v_threshold, v_reset=None, surrogate_function=surrogate.ATan())
+
+
+def spikingjelly_version() -> str | None:
+    try:
+        from importlib.metadata import version
+        return version("spikingjelly")
+    except Exception:  # not installed: PackageNotFoundError, or a broken install
+        return None
+
 
 class PerStepUNet(torch.nn.Module):
     """The U-VTSNN wiring (sharing a :class:`UVTSNN`'s weights), called once per time step."""
 
-    def __init__(self, model: UVTSNN):
+    def __init__(self, model: UVTSNN, make_neuron=PerStepIF):
         super().__init__()
         self.model = model
         self.neurons = torch.nn.ModuleList(
-            PerStepIF(m.v_threshold) for m in model.modules() if hasattr(m, "v_threshold"))
+            make_neuron(m.v_threshold) for m in model.modules() if hasattr(m, "v_threshold"))
 
     def forward(self, spikes):
         for neuron in self.neurons:
-            neuron.v = None  # a new batch starts from rest
+            neuron.reset()  # a new batch starts from rest
         return torch.stack([self.step(x_t) for x_t in spikes])
 
     def step(self, x):
@@ -106,7 +129,10 @@ def build_mode(name: str, spec: dict, batch: int, size: int):
         model = model.to(memory_format=torch.channels_last)
     if spec.get("no_neurons"):
         remove_neurons(model)
-    network = PerStepUNet(model) if spec.get("baseline") else model
+    if spec.get("baseline"):
+        network = PerStepUNet(model, spikingjelly_if if spec.get("neuron") == "spikingjelly" else PerStepIF)
+    else:
+        network = model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     inputs, targets, clean = make_batch(batch, size)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
@@ -144,6 +170,9 @@ MODES = {
     "infer_no_neurons": dict(kind="infer", precision="bf16", no_neurons=True),
     "baseline_train": dict(kind="itbp", baseline=True, keep_memory=False),
     "baseline_infer": dict(kind="infer", baseline=True, keep_memory=False),
+    # the authors' style with their library: spikingjelly's IFNode, one call per time step
+    "authors_train": dict(kind="itbp", baseline=True, neuron="spikingjelly", keep_memory=False),
+    "authors_infer": dict(kind="infer", baseline=True, neuron="spikingjelly", keep_memory=False),
 }
 
 
@@ -180,6 +209,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of: " + ",".join(MODES))
     args = parser.parse_args(argv)
     chosen = {name: MODES[name] for name in args.modes.split(",")}
+    if spikingjelly_version() is None:
+        skipped = [name for name, spec in chosen.items() if spec.get("neuron") == "spikingjelly"]
+        if skipped:
+            print(f"(spikingjelly is not installed: skipping {', '.join(skipped)}; "
+                  "pip install spikingjelly==0.0.0.0.14 --no-deps to measure the authors' style)", file=sys.stderr)
+        chosen = {name: spec for name, spec in chosen.items() if name not in skipped}
     rates = measure(chosen, args.batch, args.size, args.rounds, args.steps)
     result = {f"{name}_img_s": round(rate, 1) for name, rate in rates.items()}
     if "baseline_train" in rates:
@@ -188,7 +223,13 @@ def main(argv=None) -> dict:
     if "baseline_infer" in rates:
         result.update({f"{n}_vs_baseline": round(r / rates["baseline_infer"], 2)
                        for n, r in rates.items() if n.startswith("infer")})
-    result.update({"cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    if "authors_train" in rates:
+        result.update({f"{n}_vs_authors": round(r / rates["authors_train"], 2)
+                       for n, r in rates.items() if n.startswith("train")})
+    if "authors_infer" in rates:
+        result.update({f"{n}_vs_authors": round(r / rates["authors_infer"], 2)
+                       for n, r in rates.items() if n.startswith("infer")})
+    result.update({"spikingjelly": spikingjelly_version(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                    "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                    "batch": args.batch, "size": args.size, "time_steps": 8})
     if args.json:
@@ -197,9 +238,13 @@ def main(argv=None) -> dict:
         print(f"U-VTSNN, IF, T=8, batch {args.batch}, {args.size}x{args.size}, "
               f"{os.cpu_count()} cores, torch {torch.__version__}")
         for name, rate in rates.items():
-            base = rates.get("baseline_infer" if name.startswith(("infer", "baseline_infer")) else "baseline_train")
-            ratio = f"{rate / base:6.2f}x baseline" if base else ""
-            print(f"  {name:28s} {rate:8.1f} img/s  {ratio}")
+            inference = chosen[name]["kind"] == "infer"
+            ratios = []
+            for reference, label in (("baseline", "baseline"), ("authors", "authors' style")):
+                base = rates.get(f"{reference}_{'infer' if inference else 'train'}")
+                if base:
+                    ratios.append(f"{rate / base:6.2f}x {label}")
+            print(f"  {name:28s} {rate:8.1f} img/s  {'  '.join(ratios)}")
     return result
 
 

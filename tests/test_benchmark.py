@@ -58,3 +58,19 @@ def test_profile_step_names_the_convolutions(capsys):
     assert "convolution_backward" in table          # a training step was profiled
     assert "[16, 1, 8, 8]" in table                    # by shape: T=8 x batch 2 folded, one channel
     assert table in capsys.readouterr().out
+
+
+def test_authors_style_modes_run_with_spikingjelly_or_are_skipped_with_a_note(capsys):
+    benchmark = load_benchmark()
+    benchmark.main(["--json", "--batch", "2", "--size", "8", "--rounds", "1", "--steps", "1",
+                    "--modes", "train,authors_train"])
+    out, err = capsys.readouterr()
+    if benchmark.spikingjelly_version() is None:
+        assert "spikingjelly is not installed: skipping authors_train" in err
+        result = json.loads(out)
+        assert "authors_train_img_s" not in result and result["spikingjelly"] is None
+    else:
+        result = json.loads(out)
+        assert result["authors_train_img_s"] > 0
+        assert result["train_vs_authors"] == pytest.approx(result["train_img_s"] / result["authors_train_img_s"],
+                                                           rel=0.1)
