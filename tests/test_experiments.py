@@ -223,7 +223,9 @@ def test_figures_draw_from_records(tmp_path):
     assert experiments.draw_fig6(fig6, tmp_path / "fig6.png").stat().st_size > 0
     fig7 = [{"status": "done", "output_threshold": t, "psnr": 20 + t, "mse": 0.01 / (1 + t), "output_rate": t / 2}
             for t in (0.05, 0.077, 0.1)]
-    assert experiments.draw_fig7(fig7, tmp_path / "fig7.png").stat().st_size > 0
+    same = experiments.draw_fig7(fig7, tmp_path / "fig7.png").read_bytes()
+    mixed = [dict(record, epochs=5 if record["output_threshold"] == 0.077 else 1) for record in fig7]
+    assert experiments.draw_fig7(mixed, tmp_path / "mixed.png").read_bytes() != same   # epochs are marked
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):

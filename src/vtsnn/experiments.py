@@ -1109,7 +1109,14 @@ def draw_fig7(records: list[dict], path: Path, data_dir=None, device=None) -> Pa
         axis.axvline(0.077, color="gray", linestyle=":")
         axis.set_xlabel("output threshold (dotted: the paper's 0.077)")
         axis.grid(alpha=0.3)
-    quality_axis.set_title("denoising quality")
+    if len({r.get("epochs") for r in done}) > 1:
+        # Runs of different lengths are not comparable point to point: say which is which.
+        for record in done:
+            quality_axis.annotate(f"{record.get('epochs')} ep", (record["output_threshold"], record["psnr"]),
+                                  textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+        quality_axis.set_title("denoising quality (ep: epochs trained)")
+    else:
+        quality_axis.set_title("denoising quality")
     rate_axis.set_title("output spikes")
     return _save_figure(figure, path)
 
