@@ -176,6 +176,10 @@ MODES = {
 }
 
 
+# The per-step reference implementations every mode is compared with: mode-name prefix -> label.
+REFERENCES = {"baseline": "baseline", "authors": "authors' style"}
+
+
 def apply_settings(spec: dict) -> None:
     """The process-wide switches a mode runs with (read at each step, so set before each)."""
     keep_freed_memory(spec.get("keep_memory", True))
@@ -217,18 +221,12 @@ def main(argv=None) -> dict:
         chosen = {name: spec for name, spec in chosen.items() if name not in skipped}
     rates = measure(chosen, args.batch, args.size, args.rounds, args.steps)
     result = {f"{name}_img_s": round(rate, 1) for name, rate in rates.items()}
-    if "baseline_train" in rates:
-        result.update({f"{n}_vs_baseline": round(r / rates["baseline_train"], 2)
-                       for n, r in rates.items() if n.startswith("train")})
-    if "baseline_infer" in rates:
-        result.update({f"{n}_vs_baseline": round(r / rates["baseline_infer"], 2)
-                       for n, r in rates.items() if n.startswith("infer")})
-    if "authors_train" in rates:
-        result.update({f"{n}_vs_authors": round(r / rates["authors_train"], 2)
-                       for n, r in rates.items() if n.startswith("train")})
-    if "authors_infer" in rates:
-        result.update({f"{n}_vs_authors": round(r / rates["authors_infer"], 2)
-                       for n, r in rates.items() if n.startswith("infer")})
+    for reference in REFERENCES:
+        for kind in ("train", "infer"):
+            base = rates.get(f"{reference}_{kind}")
+            if base:
+                result.update({f"{n}_vs_{reference}": round(r / base, 2)
+                               for n, r in rates.items() if n.startswith(kind)})
     result.update({"spikingjelly": spikingjelly_version(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                    "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                    "batch": args.batch, "size": args.size, "time_steps": 8})
@@ -240,7 +238,7 @@ def main(argv=None) -> dict:
         for name, rate in rates.items():
             inference = chosen[name]["kind"] == "infer"
             ratios = []
-            for reference, label in (("baseline", "baseline"), ("authors", "authors' style")):
+            for reference, label in REFERENCES.items():
                 base = rates.get(f"{reference}_{'infer' if inference else 'train'}")
                 if base:
                     ratios.append(f"{rate / base:6.2f}x {label}")

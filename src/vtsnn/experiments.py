@@ -938,11 +938,16 @@ def _layer_label(name: str) -> str:
     return "out" if name == "output_neuron" else name.replace("encoders.", "enc").replace("decoders.", "dec")
 
 
-def _firing_rate_section(records: list[dict]) -> list[str]:
+def _measured_firing_rates(records: list[dict]) -> tuple[list[dict], list[str]]:
+    """The scored records that have per-layer firing rates, and every layer they name, in order."""
     measured = [r for r in records if r["status"] == "done" and r.get("firing_rates")]
+    return measured, list(dict.fromkeys(name for r in measured for name in r["firing_rates"]))
+
+
+def _firing_rate_section(records: list[dict]) -> list[str]:
+    measured, layers = _measured_firing_rates(records)
     if not measured:
         return []
-    layers = list(dict.fromkeys(name for r in measured for name in r["firing_rates"]))
     headers = ["cell", *map(_layer_label, layers)]
     lines = ["## Per-layer firing rates", "",
              "Fraction of spikes per spiking layer (encoder, decoder, output; over time steps, pixels and "
@@ -1031,10 +1036,9 @@ def save_learning_curves(records: list[dict], folder: Path) -> list[Path]:
 
 def draw_firing_rates(records: list[dict], path: Path) -> Path | None:
     """Per-layer firing rate of every scored spiking cell, one line per cell; ``None`` if none."""
-    measured = [r for r in records if r["status"] == "done" and r.get("firing_rates")]
+    measured, layers = _measured_firing_rates(records)
     if not measured:
         return None
-    layers = list(dict.fromkeys(name for r in measured for name in r["firing_rates"]))
     figure = _new_figure(9.0, 4.0)
     axis = figure.subplots()
     for record in measured:
