@@ -275,7 +275,8 @@ class _ThroughTimeNeuron(torch.autograd.Function):
         v_threshold, v_reset, leak, gain, rest, detach_reset = ctx.constants
         if ctx.recompute:
             (x,) = ctx.saved_tensors
-            grad_x = KERNELS.get(_through_time_backward_from_input)(grad_spikes.contiguous(), x, *ctx.constants)
+            grad_x = KERNELS.get(_through_time_backward_from_input)(grad_spikes.contiguous(), x, v_threshold, v_reset,
+                                                                    leak, gain, rest, detach_reset)
         else:
             spikes, membranes = ctx.saved_tensors
             grad_x = KERNELS.get(_through_time_backward)(grad_spikes.contiguous(), spikes, membranes,

@@ -277,8 +277,7 @@ def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainCon
     tensors["rng.train"] = _rng_tensor(generator)
     ckpt.atomic_save_tensors(staging / "state.safetensors", tensors)
     ckpt.atomic_write_json(staging / "state.json", {**progress, "optimizer": optimizer_meta})
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
+    replace_folder(staging, final)
     ckpt.atomic_write_json(run_dir / "latest.json", {"checkpoint": name, **progress})
     for old in run_dir.glob("epoch-*"):
         if old.name != name:
@@ -305,16 +304,26 @@ def keep_if_best(run_dir: Path, model, config, key: str, progress: dict) -> bool
     kept = best_record(run_dir)
     if kept is not None and kept[key] >= progress[key]:
         return False
-    staging, final, old = run_dir / f".{BEST}.partial", run_dir / BEST, run_dir / f".{BEST}.old"
+    staging = run_dir / f".{BEST}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     ckpt.save_weights(staging, _unwrap(model), config.to_dict())
     ckpt.atomic_write_json(staging / "best.json", {"selected_by": key, **progress})
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(staging, run_dir / BEST)
     return True
+
+
+def replace_folder(staging: Path, final: Path) -> None:
+    """Give the complete folder ``staging`` the name ``final``, replacing any folder there.
+
+    The old folder is renamed aside before the new one takes its name, so a reader sees
+    either the old or the new folder whole, never a half-deleted one.
+    """
+    aside = final.with_name(f".{final.name}.old")
+    shutil.rmtree(aside, ignore_errors=True)
+    if final.exists():
+        os.replace(final, aside)
+    os.replace(staging, final)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def restore_checkpoint(latest: Path, config, resume_keys, model, optimizer, generator, where: str) -> dict:
