@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/throughput.py            # a table
     python benchmarks/throughput.py --json     # one JSON object
+    python benchmarks/throughput.py --device cuda   # on a GPU (timed with synchronization)
 
 Every mode trains the same network (U-VTSNN, IF, T=8, 28x28, batch 50) with one step =
 forward + backward + Adam. The baseline is written the way SNN code usually is (and
@@ -110,17 +111,17 @@ def remove_neurons(model: torch.nn.Module) -> None:
                 setattr(parent, name, torch.nn.Identity())
 
 
-def make_batch(batch: int, size: int, seed: int = 0):
+def make_batch(batch: int, size: int, seed: int = 0, device: torch.device = torch.device("cpu")):
     generator = torch.Generator().manual_seed(seed)
-    noisy = torch.randint(0, 256, (batch, 1, size, size), generator=generator)
-    clean = torch.randint(0, 256, (batch, 1, size, size), generator=generator)
+    noisy = torch.randint(0, 256, (batch, 1, size, size), generator=generator).to(device)
+    clean = torch.randint(0, 256, (batch, 1, size, size), generator=generator).to(device)
     return uwe_encode(noisy), uwe_encode(clean), clean.float() / 255
 
 
-def build_mode(name: str, spec: dict, batch: int, size: int):
-    """Return a zero-argument function that runs one training (or inference) step."""
+def build_mode(name: str, spec: dict, batch: int, size: int, device: torch.device = torch.device("cpu")):
+    """Return a zero-argument function that runs one training (or inference) step on ``device``."""
     torch.manual_seed(0)
-    model = UVTSNN(temporal_grad=spec.get("temporal_grad", False))
+    model = UVTSNN(temporal_grad=spec.get("temporal_grad", False)).to(device)
     with torch.no_grad():  # a trained-like firing regime, so kernels see real spike traffic
         for p in model.parameters():
             p.mul_(2.6)
@@ -134,8 +135,8 @@ def build_mode(name: str, spec: dict, batch: int, size: int):
     else:
         network = model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    inputs, targets, clean = make_batch(batch, size)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    inputs, targets, clean = make_batch(batch, size, device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
     if spec["kind"] == "infer":
         def step():
@@ -186,12 +187,16 @@ def apply_settings(spec: dict) -> None:
     neurons.RECOMPUTE_MEMBRANES = spec.get("recompute_membranes", True)
 
 
-def measure(modes: dict, batch: int, size: int, rounds: int, steps: int) -> dict:
-    runners = {name: build_mode(name, spec, batch, size) for name, spec in modes.items()}
-    for name, run in runners.items():  # warm-up: compilation, allocator, oneDNN kernels
+def measure(modes: dict, batch: int, size: int, rounds: int, steps: int,
+            device: torch.device = torch.device("cpu")) -> dict:
+    runners = {name: build_mode(name, spec, batch, size, device) for name, spec in modes.items()}
+    # A GPU runs asynchronously: a step has ended only when the device says so.
+    wait = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for name, run in runners.items():  # warm-up: compilation, allocator, oneDNN/cuDNN kernels
         apply_settings(modes[name])
         run()
         run()
+    wait()
     best = {name: 0.0 for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
@@ -199,8 +204,15 @@ def measure(modes: dict, batch: int, size: int, rounds: int, steps: int) -> dict
             started = time.perf_counter()
             for _ in range(steps):
                 run()
+            wait()
             best[name] = max(best[name], batch * steps / (time.perf_counter() - started))
     return best
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
 
 
 def main(argv=None) -> dict:
@@ -211,7 +223,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3, help="steps per mode per round")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of: " + ",".join(MODES))
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: this torch build sees no CUDA GPU")
     chosen = {name: MODES[name] for name in args.modes.split(",")}
     if spikingjelly_version() is None:
         skipped = [name for name, spec in chosen.items() if spec.get("neuron") == "spikingjelly"]
@@ -219,7 +235,7 @@ def main(argv=None) -> dict:
             print(f"(spikingjelly is not installed: skipping {', '.join(skipped)}; "
                   "pip install spikingjelly==0.0.0.0.14 --no-deps to measure the authors' style)", file=sys.stderr)
         chosen = {name: spec for name, spec in chosen.items() if name not in skipped}
-    rates = measure(chosen, args.batch, args.size, args.rounds, args.steps)
+    rates = measure(chosen, args.batch, args.size, args.rounds, args.steps, device)
     result = {f"{name}_img_s": round(rate, 1) for name, rate in rates.items()}
     for reference in REFERENCES:
         for kind in ("train", "infer"):
@@ -229,12 +245,12 @@ def main(argv=None) -> dict:
                                for n, r in rates.items() if n.startswith(kind)})
     result.update({"spikingjelly": spikingjelly_version(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                    "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-                   "batch": args.batch, "size": args.size, "time_steps": 8})
+                   "batch": args.batch, "size": args.size, "time_steps": 8, "device": device_description(device)})
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"U-VTSNN, IF, T=8, batch {args.batch}, {args.size}x{args.size}, "
-              f"{os.cpu_count()} cores, torch {torch.__version__}")
+              f"{device_description(device)}, torch {torch.__version__}")
         for name, rate in rates.items():
             inference = chosen[name]["kind"] == "infer"
             ratios = []

@@ -74,3 +74,18 @@ def test_authors_style_modes_run_with_spikingjelly_or_are_skipped_with_a_note(ca
         assert result["authors_train_img_s"] > 0
         assert result["train_vs_authors"] == pytest.approx(result["train_img_s"] / result["authors_train_img_s"],
                                                            rel=0.1)
+
+
+def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SystemExit, match="sees no CUDA GPU"):
+        load_benchmark().main(["--device", "cuda", "--modes", "infer"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_benchmark_runs_every_kind_of_mode_on_the_gpu(capsys):
+    result = load_benchmark().main(["--json", "--device", "cuda", "--batch", "4", "--size", "8", "--rounds", "1",
+                                    "--steps", "1", "--modes", "train,train_itbp_detached,infer,baseline_train"])
+    assert result["train_img_s"] > 0 and result["infer_img_s"] > 0
+    assert result["device"] == torch.cuda.get_device_name()

@@ -30,6 +30,13 @@ def test_uwe_accepts_uint8_and_integral_floats():
     assert uwe_encode(image).dtype == torch.float32
 
 
+def test_uint8_above_a_small_bit_depth_is_still_refused():
+    # uint8 skips the range check only where every uint8 fits (bits >= 8).
+    with pytest.raises(ValueError, match="above 15"):
+        uwe_encode(torch.tensor([16], dtype=torch.uint8), bits=4)
+    assert torch.equal(uwd_decode(uwe_encode(torch.tensor([15], dtype=torch.uint8), bits=4)), torch.tensor([15.0]))
+
+
 @pytest.mark.parametrize("bad, message", [
     (torch.tensor([1.5]), "fractional"),
     (torch.tensor([-1]), "negative"),

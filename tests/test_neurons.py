@@ -187,3 +187,22 @@ def test_bf16_through_time_gradients_are_the_same_with_recomputed_membranes(kind
     assert torch.equal(results[0][0], results[1][0])
     assert torch.equal(results[0][1], results[1][1])
     assert results[0][1].abs().sum() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", ["if", "lif"])
+@pytest.mark.parametrize("temporal_grad", [False, True])
+def test_fused_kernels_on_cuda_match_the_reference(kind, temporal_grad):
+    # On a GPU the compiled kernels are Triton code, not the C++ of the CPU tests above.
+    generator = torch.Generator().manual_seed(3)
+    x = (torch.randn(8, 4, 16, 7, 7, generator=generator) * 0.8 + 0.4).cuda()
+    grad_out = torch.randn(x.shape, generator=generator).cuda()
+    results = []
+    for backend in ("fused", "reference"):
+        xi = x.clone().requires_grad_(True)
+        spikes = make_neuron(kind, temporal_grad=temporal_grad, backend=backend)(xi)
+        (spikes * grad_out).sum().backward()
+        results.append((spikes.detach(), xi.grad))
+    (fused_spikes, fused_grad), (ref_spikes, ref_grad) = results
+    assert fused_spikes.is_cuda and torch.equal(fused_spikes, ref_spikes)
+    torch.testing.assert_close(fused_grad, ref_grad, rtol=1e-5, atol=1e-6)

@@ -167,3 +167,13 @@ def test_a_worse_epoch_does_not_replace_the_kept_one(tmp_path):
     assert train_module.keep_if_best(tmp_path, model, config, "val_psnr", {"epoch": 4, "val_psnr": 21.0})
     assert train_module.best_record(tmp_path)["epoch"] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_training_runs_on_the_gpu(tiny_mnist, tmp_path, precision):
+    record = train(tiny_config(epochs=1, precision=precision), tmp_path / "run", progress=False,
+                   data_dir=tiny_mnist, device="cuda")
+    assert np.isfinite(record["psnr"]) and record["psnr"] > 0
+    model, _ = load_trained(tmp_path / "run")          # saved from the GPU, loads on the CPU
+    assert next(model.parameters()).device.type == "cpu"

@@ -557,13 +557,17 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
             optimizer.step()
             step += 1
             images_seen += indices.shape[0]
-            running_loss += loss.item()
+            # Summed on the loss's device: reading it (.item()) makes the host wait for a
+            # GPU, so that happens once per log record, not once per step.
+            running_loss = running_loss + loss.detach().double()
             running_count += 1
-            elapsed = time.perf_counter() - started
-            bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{(batch_index + 1) * config.batch_size / elapsed:.0f}")
-            if rank == 0 and step % config.log_every == 0:
-                append_log(run_dir, {"kind": "train", "epoch": epoch + 1, "step": step, "images": images_seen,
-                                     "loss": running_loss / running_count})
+            if step % config.log_every == 0:
+                mean_loss = (running_loss / running_count).item()
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{(batch_index + 1) * config.batch_size / elapsed:.0f}")
+                if rank == 0:
+                    append_log(run_dir, {"kind": "train", "epoch": epoch + 1, "step": step, "images": images_seen,
+                                         "loss": mean_loss})
                 running_loss, running_count = 0.0, 0
         seconds = time.perf_counter() - started
         if rank == 0:
