@@ -626,7 +626,7 @@ def test_noise_needs_uint8_images():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_fixed_test_noise_is_device_independent():
+def test_fixed_test_noise_is_the_same_on_cuda():
     clean = mid_gray(32)
     on_gpu = data.fixed_test_noise(clean.cuda(), 0.2, seed=3)
     assert on_gpu.is_cuda and torch.equal(on_gpu.cpu(), data.fixed_test_noise(clean, 0.2, seed=3))
