@@ -392,6 +392,27 @@ def test_evaluate_on_fake_cifar_writes_json_and_figure(capsys, tmp_path, fake_pr
         assert grid.format == "PNG"
 
 
+def test_evaluate_runs_in_the_trained_precision_unless_told(capsys, tmp_path, fake_pretrained):
+    write_fake_cifar(tmp_path / "data", count=4)
+    scores = {}
+    for precision in (None, "fp32", "bf16"):
+        options = ["--precision", precision] if precision else []
+        out_json = tmp_path / f"{precision}.json"
+        code, out, err = run_cli(capsys, "evaluate", "--model", "cifar10-if-0.1", "--data-dir", tmp_path / "data",
+                                 "--json", out_json, "--device", "cpu", *options)
+        assert code == 0, err
+        record = json.loads(out_json.read_text())[0]
+        assert record["precision"] == (precision or "fp32")          # the tiny model was saved in fp32
+        assert f"run in {record['precision']}" in out
+        scores[precision] = record["psnr"]
+    assert scores[None] == scores["fp32"]
+
+
+def test_unknown_precision_is_a_clean_error(capsys, tiny_model):
+    code, _, err = run_cli(capsys, "evaluate", "--model", tiny_model, "--precision", "fp16")
+    assert code != 0 and "invalid choice" in err and "Traceback" not in err
+
+
 # ------------------------------------------------------- train/evaluate (real data)
 
 @needs_real_data
