@@ -166,6 +166,8 @@ MODES = {
     "train_fp32": dict(kind="itbp", temporal_grad=True, precision="fp32"),
     "train_itbp_detached_fp32": dict(kind="itbp", temporal_grad=False, precision="fp32"),
     "infer_fp32": dict(kind="infer", precision="fp32"),
+    # inference as `vtsnn evaluate` ran it before it set the allocator (most visible at --batch 500)
+    "infer_glibc_default": dict(kind="infer", precision="bf16", keep_memory=False),
     # lower bounds: the same step with the neurons replaced by the identity
     "train_no_neurons": dict(kind="itbp", temporal_grad=True, precision="bf16", no_neurons=True),
     "infer_no_neurons": dict(kind="infer", precision="bf16", no_neurons=True),

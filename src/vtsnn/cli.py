@@ -275,9 +275,13 @@ def load_model(spec, device: str = "cpu", precision: str | None = None):
 
     ``precision`` (fp32 or bf16) replaces the one the model was trained in.
     """
+    from .allocator import keep_freed_memory
     from .pretrained import DEFAULT_MODEL, is_pretrained_name, resolve_model
     from .train import load_trained, pick_device, prepare_model
 
+    # Scoring runs batch after batch of the same large tensors, like training: reusing
+    # freed pages instead of faulting in fresh ones each batch (vtsnn.allocator).
+    keep_freed_memory()
     folder = resolve_model(spec)
     model, config = load_trained(folder)
     if precision is not None:
