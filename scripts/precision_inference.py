@@ -69,7 +69,10 @@ def main() -> None:
     records = []
     print(f"{'model':<40} {'trained':>7} {'fp32 dB':>8} {'bf16 dB':>8} {'bf16-fp32':>9} {'spikes agree':>12}")
     for spec in args.model or pretrained.available():
-        record = compare(spec, args.data_dir)
+        try:
+            record = compare(spec, args.data_dir)
+        except (ValueError, OSError) as error:      # unknown model, missing data: one line, no traceback
+            raise SystemExit(f"error: {spec}: {error}") from None
         records.append(record)
         print(f"{spec:<40} {record['trained_in']:>7} {record['psnr_fp32']:8.3f} {record['psnr_bf16']:8.3f} "
               f"{record['bf16_minus_fp32']:+9.3f} {record['output_spikes_agree']:12.2%}", flush=True)
