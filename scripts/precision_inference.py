@@ -15,45 +15,48 @@ PSNRs, their difference and the fraction of output spikes that agree.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
 import torch
 
 from vtsnn import pretrained
+from vtsnn.cli import load_model
 from vtsnn.metrics import psnr
-from vtsnn.train import autocast_for, encode_input, load_test_set, load_trained, output_to_image, prepare_model
+from vtsnn.train import denoise_images, load_test_set
 
 PRECISIONS = ("fp32", "bf16")
 
 
-@torch.inference_mode()
-def outputs_in(model, config, noisy: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """(output spikes as uint8 ``[T, N, C, H, W]``, denoised images in [0, 1]) in ``config.precision``."""
-    device = torch.device("cpu")
-    spikes, images = [], []
-    for start in range(0, noisy.shape[0], batch_size):
-        with autocast_for(config, device):
-            output = model(encode_input(noisy[start:start + batch_size], config))
+def run_in(spec: str, precision: str, noisy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output spikes as uint8 ``[T, N, C, H, W]``, denoised images in [0, 1]) with the model run in ``precision``.
+
+    The model is loaded afresh (contiguous) and prepared the way ``vtsnn evaluate --precision`` does;
+    the output neuron's spikes are recorded on the way through the package's own scoring loop.
+    """
+    model, config, _ = load_model(spec, "cpu", precision)
+    spikes = []
+
+    def record(module, inputs, output):
         spikes.append(output.to(torch.uint8))
-        images.append(output_to_image(output, config))
-    return torch.cat(spikes, dim=1), torch.cat(images)
+
+    hook = model.output_neuron.register_forward_hook(record)
+    try:
+        images = denoise_images(model, noisy, config)
+    finally:
+        hook.remove()
+    return torch.cat(spikes, dim=1), images
 
 
 def compare(spec: str, data_dir=None) -> dict:
-    model, config = load_trained(pretrained.resolve_model(spec))
-    clean, noisy = load_test_set(config, data_dir)
+    _, trained, _ = load_model(spec, "cpu")
+    clean, noisy = load_test_set(trained, data_dir)
     clean01 = clean.float() / 255.0
     scores, spikes = {}, {}
     for precision in PRECISIONS:
-        run_config = dataclasses.replace(config, precision=precision)
-        prepared = prepare_model(model, run_config, torch.device("cpu"))
-        if precision == "fp32":
-            prepared = prepared.to(memory_format=torch.contiguous_format)
-        spikes[precision], images = outputs_in(prepared, run_config, noisy)
+        spikes[precision], images = run_in(spec, precision, noisy)
         scores[precision] = psnr(images, clean01).item()
     agree = (spikes["fp32"] == spikes["bf16"]).float().mean().item()
-    return {"model": spec, "trained_in": config.precision, "test_images": int(clean.shape[0]),
+    return {"model": spec, "trained_in": trained.precision, "test_images": int(clean.shape[0]),
             "psnr_fp32": scores["fp32"], "psnr_bf16": scores["bf16"],
             "bf16_minus_fp32": scores["bf16"] - scores["fp32"], "output_spikes_agree": agree}
 
