@@ -29,7 +29,7 @@ def by_id(name: str) -> dict:
 def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
-                      "energy": 1, "seeds": 3, "ann-ceiling": 12, "noise-scale": 4}
+                      "energy": 1, "seeds": 3, "table2-seeds": 39, "ann-ceiling": 12, "noise-scale": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -91,7 +91,7 @@ def test_cells_with_one_configuration_share_one_run():
     shared = [c for c in everything if c.run_name == "table1/mnist-if-0.2"]
     assert sorted(f"{c.experiment}/{c.cell_id}" for c in shared) == [
         "energy/mnist-if-0.2", "fig5/mnist-if-0.2", "fig7/threshold-0.077", "seeds/mnist-if-0.2-seed0",
-        "table1/mnist-if-0.2", "table2/uwe-uwd-itbp-through-time"]
+        "table1/mnist-if-0.2", "table2-seeds/uwe-uwd-itbp-through-time-seed0", "table2/uwe-uwd-itbp-through-time"]
     assert all(c.config == shared[0].config for c in shared)
     runs = {}
     for cell in everything:       # different configurations never share a folder
@@ -308,6 +308,46 @@ def test_seed_report_gives_mean_and_spread(tmp_path):
     text = (tmp_path / "seeds" / "README.md").read_text()
     assert "Over 2 seed(s): mean 23.60 dB, sample standard deviation 0.28 dB, range 23.40 to 23.80 dB" in text
     assert text.count("not run") == 1
+
+
+def test_table2_seed_cells_repeat_table2_with_three_seeds_seed_major():
+    table2 = cells("table2")
+    repeated = cells("table2-seeds")
+    assert len(repeated) == 3 * len(table2)
+    for position, cell in enumerate(repeated):
+        original = table2[position % len(table2)]
+        seed = position // len(table2)
+        assert cell.cell_id == f"{original.cell_id}-seed{seed}" and cell.labels["seed"] == seed
+        assert cell.config == dataclasses.replace(original.config, seed=seed) and cell.paper == original.paper
+    seed0 = repeated[:len(table2)]
+    assert [cell.run_name for cell in seed0] == [cell.run_name for cell in table2]   # no second training
+    assert by_id("table2-seeds")["uwe-uwd-itbp-through-time-seed1"].run_name == "seeds/mnist-if-0.2-seed1"
+
+
+def _table2_seed_record(row, reading, seed, psnr, paper):
+    cell = f"{row.lower()}{'-' + reading if reading else ''}-seed{seed}"
+    return {"experiment": "table2-seeds", "cell": cell, "status": "done", "psnr": psnr, "noisy_psnr": 16.75,
+            "paper_psnr": paper, "epochs": 1, "seed": seed, "labels": {"row": row, "reading": reading, "seed": seed}}
+
+
+def test_table2_seed_report_gives_row_statistics_ranks_and_order_agreement(tmp_path):
+    scores = {("UWE-UWD-STBP", ""): (9.60, [21.0, 22.0, 20.0]),
+              ("UWE-MPD-STBP", ""): (8.00, [22.0, 21.0, 23.0]),       # flips against UWE-UWD-STBP
+              ("ANN", ""): (23.05, [26.0, 26.5, 27.0])}
+    for (row, reading), (paper, psnrs) in scores.items():
+        for seed, psnr in enumerate(psnrs):
+            record = _table2_seed_record(row, reading, seed, psnr, paper)
+            experiments.write_json(tmp_path / "table2-seeds" / f"{record['cell']}.json", record)
+    experiments.write_reports("table2-seeds", tmp_path, log=lambda message: None)
+    text = (tmp_path / "table2-seeds" / "README.md").read_text()
+    assert "| UWE-UWD-STBP |  | 0, 1, 2 | 21.00 | 1.00 | 20.00 to 22.00 | 9.60 | 3 | 2 |" in text
+    assert "| UWE-MPD-STBP |  | 0, 1, 2 | 22.00 | 1.00 | 21.00 to 23.00 | 8.00 | 2 | 3 |" in text
+    assert "| ANN |  | 0, 1, 2 | 26.50 | 0.50 | 26.00 to 27.00 | 23.05 | 1 | 1 |" in text
+    assert "same order: 2 of 3." in text
+
+
+def test_ranks_share_ties():
+    assert experiments._ranks({"a": 23.57, "b": 23.57, "c": 20.7, "d": 24.0}) == {"a": 2, "b": 2, "c": 4, "d": 1}
 
 
 def test_ann_ceiling_and_noise_scale_cells():

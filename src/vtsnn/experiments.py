@@ -11,6 +11,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     fig7     PSNR, MSE and output firing rate against the output threshold            6 cells
     energy   operations and energy of the MNIST eta = 0.2 IF model (Table 3)          1 cell
     seeds    the MNIST eta = 0.2 IF model with seeds 0, 1, 2: mean and spread         3 cells
+    table2-seeds  every Table 2 row with seeds 0, 1, 2: mean and spread per row, and
+             whether the rows' order holds across seeds                               39 cells
     ann-ceiling  the same-architecture ANN on Table 1's datasets and noise levels:
              how high this U-Net gets under our noise model                          12 cells
     noise-scale  the MNIST IF model with the noise scaled by MNIST's standard
@@ -217,6 +219,13 @@ def _seed_cells() -> list[Cell]:
     return [Cell("seeds", f"mnist-if-0.2-seed{seed}", _itbp(seed=seed), paper, {"seed": seed}) for seed in SEEDS]
 
 
+def _table2_seed_cells() -> list[Cell]:
+    # Seed-major order, so a partial run leaves whole seeds; seed 0 shares Table 2's runs.
+    return [Cell("table2-seeds", f"{cell.cell_id}-seed{seed}", dataclasses.replace(cell.config, seed=seed),
+                 cell.paper, {**cell.labels, "seed": seed})
+            for seed in SEEDS for cell in _table2_cells()]
+
+
 def _ann_ceiling_cells() -> list[Cell]:
     # The paper column holds VTSNN-IF's number: the question is whether the ANN twin,
     # trained under our noise model, can reach what the paper reports for the SNN.
@@ -279,6 +288,12 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                (("run", "id"),),
                "Seed 0 is Table 1's MNIST IF η = 0.2 run. The seed sets the initialization, the order of "
                "the training images and the training noise; the test noise is the same for all."),
+    Experiment("table2-seeds", "Table 2 with three seeds (MNIST, η = 0.2, IF)", _table2_seed_cells,
+               (("method", "row"), ("ITBP reading", "reading"), ("seed", "seed")),
+               "Table 2's cells, each trained with seeds 0, 1 and 2 (seed 0 is Table 2's own run when the "
+               "epochs agree). The seed sets the initialization, the order of the training images and the "
+               "training noise; the test noise is the same for all. Below the cells: each row's mean and "
+               "spread, and the rows ranked by mean."),
     Experiment("ann-ceiling", "ANN ceiling: the same-architecture ANN at each dataset and noise level",
                _ann_ceiling_cells, (("dataset", "dataset"), ("η", "noise")),
                "\"PSNR (paper)\" is the paper's VTSNN-IF number at that noise level (the paper reports the "
@@ -869,7 +884,7 @@ def markdown_report(experiment: Experiment, records: list[dict]) -> str:
         lines += _paper_layout(experiment, records)
     if experiment.figure:
         lines += [f"![{experiment.name}]({experiment.figure})", ""]
-    lines += _seed_section(experiment, records) + _energy_section(records)
+    lines += _seed_section(experiment, records) + _row_seed_section(experiment, records) + _energy_section(records)
     lines += _firing_rate_section(records) + _curves_section(records) + _provenance_section(records)
     return "\n".join(lines)
 
@@ -917,6 +932,73 @@ def _seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
     if spread is not None:
         line += f", sample standard deviation {spread:.2f} dB, range {min(scores):.2f} to {max(scores):.2f} dB"
     return ["## Mean and spread", "", line + ".", ""]
+
+
+def _row_seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
+    """Per row of Table 2: mean and spread over seeds, ranks, and which orders every seed agrees on."""
+    if experiment.name != "table2-seeds":
+        return []
+    rows = seed_rows(records)
+    if not rows:
+        return []
+    ours = _ranks({row: stats["mean"] for row, stats in rows.items()})
+    paper = _ranks({row: stats["paper"] for row, stats in rows.items() if stats["paper"] is not None})
+    headers = ["method", "ITBP reading", "seeds", "mean", "std", "range", "paper", "rank (ours)", "rank (paper)"]
+    lines = ["## Mean and spread per row", "",
+             "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for (method, reading), stats in rows.items():
+        scores = stats["scores"]
+        lines.append("| " + " | ".join([
+            method, reading, ", ".join(str(seed) for seed in stats["seeds"]), _number(stats["mean"]),
+            _number(stats["std"]), f"{min(scores):.2f} to {max(scores):.2f}", _number(stats["paper"]),
+            str(ours[(method, reading)]), str(paper.get((method, reading), "–"))]) + " |")
+    agree, pairs = seed_order_agreement(records)
+    lines += ["", "Ranks are by mean PSNR, 1 = best; the paper's two ITBP readings share its single number, "
+                  "so they share its rank.",
+              f"Pairs of rows that every seed run on both puts in the same order: {agree} of {pairs}.", ""]
+    return lines
+
+
+def seed_rows(records: list[dict]) -> dict[tuple[str, str], dict]:
+    """``(method, reading) -> {seeds, scores, mean, std, paper}`` over the scored cells, in table order."""
+    rows: dict[tuple[str, str], dict] = {}
+    for record in records:
+        if record["status"] != "done" or record.get("psnr") is None:
+            continue
+        labels = record.get("labels", {})
+        stats = rows.setdefault((labels.get("row", ""), labels.get("reading", "")),
+                                {"seeds": [], "scores": [], "paper": record.get("paper_psnr")})
+        stats["seeds"].append(record.get("seed"))
+        stats["scores"].append(record["psnr"])
+    for stats in rows.values():
+        stats["mean"], stats["std"] = seed_statistics(stats["scores"])
+    return rows
+
+
+def seed_order_agreement(records: list[dict]) -> tuple[int, int]:
+    """How many pairs of rows keep one order in every seed that scored both (and how many pairs)."""
+    by_seed: dict = {}
+    for record in records:
+        if record["status"] == "done" and record.get("psnr") is not None:
+            labels = record.get("labels", {})
+            by_seed.setdefault(record.get("seed"), {})[(labels.get("row", ""), labels.get("reading", ""))] = \
+                record["psnr"]
+    names = list(dict.fromkeys(row for scores in by_seed.values() for row in scores))
+    agree = pairs = 0
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            signs = {scores[first] > scores[second] for scores in by_seed.values()
+                     if first in scores and second in scores}
+            if signs:
+                pairs += 1
+                agree += len(signs) == 1
+    return agree, pairs
+
+
+def _ranks(values: dict) -> dict:
+    """Competition ranks, 1 = highest; equal values share a rank."""
+    ordered = sorted(values.values(), reverse=True)
+    return {key: ordered.index(value) + 1 for key, value in values.items()}
 
 
 def seed_statistics(scores: list[float]) -> tuple[float, float | None]:
