@@ -165,12 +165,16 @@ def test_reproduce_writes_results_and_skips_finished_runs(tiny_mnist, tmp_path, 
     assert record["noisy_psnr"] < 25 and record["psnr"] > 0 and 0 <= record["output_rate"] <= 1
     assert record["command"].startswith("vtsnn reproduce table2 --subset id=uwe-uwd-itbp-detached")
     assert record["wall_seconds"] >= 0 and record["config"]["channels"] == [4, 8]
+    assert record["cpu_seconds"] > 0          # process CPU time, summed from log.jsonl like wall_seconds
     assert list(record["firing_rates"])[-1] == "output_neuron"
     assert record["firing_rates"]["output_neuron"] == record["output_rate"]
     assert all(0 <= rate <= 1 for rate in record["firing_rates"].values())
 
     summary = json.loads((folder / "summary.json").read_text())
     assert len(summary) == 13
+    assert [e["cpu_seconds"] for e in summary if e["status"] == "done"] == [record["cpu_seconds"]]
+    assert "Process CPU time (every thread; a paused run adds none), over the 1 cell that" in \
+        (folder / "README.md").read_text()
     required = {"dataset", "noise", "neuron", "encoder", "decoder", "training", "psnr", "noisy_psnr",
                 "paper_psnr", "epochs", "seed"}
     for entry in summary:
@@ -344,6 +348,18 @@ def test_table2_seed_report_gives_row_statistics_ranks_and_order_agreement(tmp_p
     assert "| UWE-MPD-STBP |  | 0, 1, 2 | 22.00 | 1.00 | 21.00 to 23.00 | 8.00 | 2 | 3 |" in text
     assert "| ANN |  | 0, 1, 2 | 26.50 | 0.50 | 26.00 to 27.00 | 23.05 | 1 | 1 |" in text
     assert "same order: 2 of 3." in text
+
+
+def test_cpu_seconds_need_every_epoch_logged(tmp_path):
+    (tmp_path / "latest.json").write_text(json.dumps({"epoch": 2}))
+    lines = [{"kind": "eval", "epoch": 1, "epoch_seconds": 10.0},
+             {"kind": "eval", "epoch": 2, "epoch_seconds": 12.0, "epoch_cpu_seconds": 20.0}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert experiments.training_seconds(tmp_path) == 22.0
+    assert experiments.training_seconds(tmp_path, "epoch_cpu_seconds") is None     # epoch 1 predates the field
+    lines[0]["epoch_cpu_seconds"] = 18.0
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert experiments.training_seconds(tmp_path, "epoch_cpu_seconds") == 38.0
 
 
 def test_ranks_share_ties():

@@ -667,6 +667,7 @@ def score_cell(cell: Cell, run_dir: Path, data_dir=None, device=None, command: s
     return {"experiment": cell.experiment, "cell": cell.cell_id, "status": "done", **cell.describe(),
             **scores, paper_key: cell.paper, "epochs": finished_epoch(run_dir), "seed": stored["seed"],
             "test_seed": stored["test_seed"], "wall_seconds": training_seconds(run_dir),
+            "cpu_seconds": training_seconds(run_dir, "epoch_cpu_seconds"),
             "score_seconds": round(time.perf_counter() - started, 2), "command": command,
             "run_dir": str(run_dir), "labels": cell.labels, "config": stored,
             "compute": compute_description(torch_device)}
@@ -727,18 +728,25 @@ def _score_classifier(run_dir: Path, data_dir, device: torch.device) -> dict:
             "test_images": int(images.shape[0])}
 
 
-def training_seconds(run_dir: Path) -> float | None:
-    """Training time of the run's epochs, from ``log.jsonl`` (the last record of each epoch)."""
+def training_seconds(run_dir: Path, key: str = "epoch_seconds") -> float | None:
+    """Training time of the run's epochs, from ``log.jsonl`` (the last record of each epoch).
+
+    ``key="epoch_cpu_seconds"`` sums the process's CPU time instead (``None`` for runs
+    trained before it was logged).
+    """
     log_path = Path(run_dir) / "log.jsonl"
     if not log_path.is_file():
         return None
     per_epoch = {}
     for line in log_path.read_text().splitlines():
         record = json.loads(line)
-        if record.get("kind") == "eval" and "epoch_seconds" in record:
-            per_epoch[record["epoch"]] = record["epoch_seconds"]
+        if record.get("kind") == "eval" and key in record:
+            per_epoch[record["epoch"]] = record[key]
     done = finished_epoch(run_dir)
-    return round(sum(seconds for epoch, seconds in per_epoch.items() if epoch <= done), 2)
+    counted = [seconds for epoch, seconds in per_epoch.items() if epoch <= done]
+    if key != "epoch_seconds" and len(counted) < done:
+        return None
+    return round(sum(counted), 2)
 
 
 def compute_description(device: torch.device) -> dict:
@@ -780,7 +788,7 @@ def collect_records(name: str, out_root) -> list[dict]:
 SUMMARY_KEYS = ("experiment", "cell", "status", "dataset", "noise", "neuron", "encoder", "decoder", "training",
                 "temporal_grad", "output_threshold", "steps", "psnr", "noisy_psnr", "paper_psnr", "mse",
                 "output_rate", "accuracy", "paper_accuracy", "epochs", "scored_epoch", "selected_by", "val_psnr",
-                "seed", "test_images", "wall_seconds",
+                "seed", "test_images", "wall_seconds", "cpu_seconds",
                 "command")
 
 
@@ -1063,8 +1071,11 @@ def _provenance_section(records: list[dict]) -> list[str]:
     computes = dict.fromkeys(f"{r['compute']['name']} ({r['compute']['device']}, torch {r['compute']['torch']})"
                              for r in done if r.get("compute"))
     total = sum(r.get("wall_seconds") or 0 for r in done)
+    timed = [r["cpu_seconds"] for r in done if r.get("cpu_seconds") is not None]
+    cpu = (f" Process CPU time (every thread; a paused run adds none), over the {len(timed)} cell"
+           f"{'' if len(timed) == 1 else 's'} that logged it: {_duration(sum(timed))}." if timed else "")
     lines += ["", f"Training time, summed over the cells shown: {_duration(total)} "
-                  f"(shared runs counted once per cell). Scored on: {'; '.join(computes) or 'unknown'}.", ""]
+                  f"(shared runs counted once per cell).{cpu} Scored on: {'; '.join(computes) or 'unknown'}.", ""]
     return lines
 
 

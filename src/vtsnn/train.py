@@ -547,6 +547,8 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=not progress or rank != 0, dynamic_ncols=True)
         started, running_loss, running_count = time.perf_counter(), 0.0, 0
+        # CPU time of this process (all threads): unlike wall time, a paused run adds none.
+        cpu_started = time.process_time()
         for batch_index in bar:
             indices = order[batch_index * config.batch_size:(batch_index + 1) * config.batch_size]
             for group in optimizer.param_groups:
@@ -569,11 +571,11 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
                     append_log(run_dir, {"kind": "train", "epoch": epoch + 1, "step": step, "images": images_seen,
                                          "loss": mean_loss})
                 running_loss, running_count = 0.0, 0
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if rank == 0:
             metrics = evaluate_epoch()
             record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen, **metrics,
-                      "epoch_seconds": round(seconds, 2),
+                      "epoch_seconds": round(seconds, 2), "epoch_cpu_seconds": round(cpu_seconds, 2),
                       "train_img_s": round(steps_per_epoch * config.batch_size / seconds, 1)}
             append_log(run_dir, record)
             progress_record = {"epoch": epoch + 1, "images": images_seen, "step": step, **metrics}
