@@ -107,6 +107,18 @@ def test_mpd_weights_and_range():
     assert torch.allclose(w, torch.tensor([0.8 ** 3, 0.8 ** 2, 0.8, 1.0]))
 
 
+def test_mpd_early_reverses_the_weights_and_decodes_ttfs_in_brightness_order():
+    assert torch.allclose(decoder_weights("mpd-early", 4), torch.tensor([1.0, 0.8, 0.8 ** 2, 0.8 ** 3]))
+    assert torch.allclose(decoder_weights("mpd-early", 8), decoder_weights("mpd", 8).flip(0))
+    levels = torch.arange(0, 256, 15, dtype=torch.int32)
+    spikes = ttfs_encode(levels, bits=8)
+    early, late = decode(spikes, "mpd-early"), decode(spikes, "mpd")
+    # With the first step weighing most, brighter pixels (earlier spikes) decode brighter;
+    # DESIGN.md's MPD inverts them (black, no spike, is 0 in both).
+    assert torch.all(early[1:].diff() >= 0) and torch.all(late[1:].diff() <= 0)
+    assert early[-1] > early[1] and late[-1] < late[1]
+
+
 def test_decode_dispatch_and_errors():
     spikes = uwe_encode(torch.tensor([77]))
     assert decode(spikes, "uwd").item() == 77

@@ -10,6 +10,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from vtsnn import cli_reproduce, experiments
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,
@@ -29,7 +30,7 @@ def by_id(name: str) -> dict:
 def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
-                      "energy": 1, "seeds": 3, "table2-seeds": 39, "ann-ceiling": 12, "noise-scale": 4}
+                      "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -360,6 +361,31 @@ def test_cpu_seconds_need_every_epoch_logged(tmp_path):
     lines[0]["epoch_cpu_seconds"] = 18.0
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert experiments.training_seconds(tmp_path, "epoch_cpu_seconds") == 38.0
+
+
+def test_mpd_order_cells_change_only_the_decoder_of_table2s_mpd_cells():
+    table2 = by_id("table2")
+    for cell in cells("mpd-order"):
+        original = table2[cell.cell_id.replace("-mpd-early", "-mpd")]
+        assert cell.config == dataclasses.replace(original.config, decoder="mpd-early")
+        assert cell.paper == original.paper and cell.labels["decoder"] == "mpd-early"
+
+
+def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_needs_the_early_mpd():
+    levels = torch.arange(256, dtype=torch.uint8).view(4, 1, 8, 8)
+    assert experiments.codec_roundtrip_psnr(levels, "uwe", "uwd") == float("inf")
+    early = experiments.codec_roundtrip_psnr(levels, "ttfs", "mpd-early")
+    assert early > experiments.codec_roundtrip_psnr(levels, "ttfs", "mpd") + 3
+
+
+def test_mpd_order_report_has_the_roundtrip_table(tiny_mnist, tmp_path):
+    experiments.write_reports("mpd-order", tmp_path, data_dir=tiny_mnist, log=lambda message: None)
+    text = (tmp_path / "mpd-order" / "README.md").read_text()
+    assert "## Round trip of each code pair (ITBP's ceiling)" in text and "16 clean MNIST test images" in text
+    assert "| encoder | uwd | mpd | mpd-early |" in text and "| uwe | inf |" in text
+    assert text.count("not run") == 4
+    experiments.write_reports("mpd-order", tmp_path, data_dir=tmp_path / "nowhere", log=lambda message: None)
+    assert "Not computed" in (tmp_path / "mpd-order" / "README.md").read_text()
 
 
 def test_ranks_share_ties():

@@ -45,7 +45,7 @@ FIELD_HELP = {
     "training": "method preset: itbp (bit-plane loss, no gradient through time), stbp or ann",
     "neuron": "spiking neuron: if or lif",
     "encoder": "input spike code: uwe (bit planes) or ttfs",
-    "decoder": "output decoding: uwd (bit-plane weights) or mpd",
+    "decoder": "output decoding: uwd (bit-plane weights), mpd, or mpd-early (MPD, first step weighing most)",
     "loss": "override the preset's loss: bitplane, decoded or mse",
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",
     "epochs": "total number of epochs (with --resume: train up to this many)",

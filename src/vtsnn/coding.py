@@ -151,33 +151,46 @@ def ttfs_decode(spikes: torch.Tensor, max_value: float) -> torch.Tensor:
     return torch.tensordot(weights, first_spike_mask(spikes), dims=([0], [0]))
 
 
-def mpd_weights(steps: int, theta: float = MPD_THETA, device=None, dtype=torch.float32) -> torch.Tensor:
-    """MPD weights ``theta^(T-1-t)``: the last time step weighs most (Kamata et al. 2022)."""
-    exponents = torch.arange(steps - 1, -1, -1, device=device, dtype=torch.float64)
+def mpd_weights(steps: int, theta: float = MPD_THETA, device=None, dtype=torch.float32,
+                early: bool = False) -> torch.Tensor:
+    """MPD weights ``theta^(T-1-t)``: the last time step weighs most (Kamata et al. 2022).
+
+    ``early=True`` reverses them to ``theta^t`` (the first step weighs most), the order
+    that agrees with TTFS, where bright pixels fire first: see :data:`DECODERS`.
+    """
+    exponents = torch.arange(steps, device=device, dtype=torch.float64)
+    if not early:
+        exponents = exponents.flip(0)
     return torch.pow(torch.tensor(float(theta), dtype=torch.float64, device=device), exponents).to(dtype)
 
 
-def mpd_decode(spikes: torch.Tensor, theta: float = MPD_THETA, max_value: float | None = None) -> torch.Tensor:
+def mpd_decode(spikes: torch.Tensor, theta: float = MPD_THETA, max_value: float | None = None,
+               early: bool = False) -> torch.Tensor:
     """Membrane potential decoding: ``tanh(sum_t theta^(T-1-t) o_t)`` scaled to the image range.
 
     *Decision:* the scale ``max_value`` defaults to ``2^T - 1`` so MPD and UWD outputs
-    share a range and the same loss and metrics apply to both.
+    share a range and the same loss and metrics apply to both. ``early=True`` uses the
+    reversed weights ``theta^t``.
     """
     steps = spikes.shape[0]
-    weights = mpd_weights(steps, theta, device=spikes.device, dtype=spikes.dtype)
+    weights = mpd_weights(steps, theta, device=spikes.device, dtype=spikes.dtype, early=early)
     scale = float((1 << steps) - 1) if max_value is None else float(max_value)
     return torch.tanh(torch.tensordot(weights, spikes, dims=([0], [0]))) * scale
 
 
-DECODERS = ("uwd", "mpd")
+# "mpd" is DESIGN.md's MPD (the last step weighs most, as a leaky membrane read at the
+# end of the window). "mpd-early" is a reading of the paper's TTFS-MPD pair: its weights
+# are reversed so that, like TTFS, early spikes mean bright pixels. Only with that order
+# does an MPD-decoded TTFS code come close to the image (results/mpd-order).
+DECODERS = ("uwd", "mpd", "mpd-early")
 
 
 def decoder_weights(decoder: str, steps: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """Per-time-step weights of a decoder, as used by the ITBP loss."""
     if decoder == "uwd":
         return uwe_weights(steps, device=device, dtype=dtype)
-    if decoder == "mpd":
-        return mpd_weights(steps, device=device, dtype=dtype)
+    if decoder in ("mpd", "mpd-early"):
+        return mpd_weights(steps, device=device, dtype=dtype, early=decoder == "mpd-early")
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
 
 
@@ -185,8 +198,8 @@ def decode(spikes: torch.Tensor, decoder: str = "uwd") -> torch.Tensor:
     """Decode output spikes to ``[0, 2^T - 1]`` with the named decoder."""
     if decoder == "uwd":
         return uwd_decode(spikes)
-    if decoder == "mpd":
-        return mpd_decode(spikes)
+    if decoder in ("mpd", "mpd-early"):
+        return mpd_decode(spikes, early=decoder == "mpd-early")
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
 
 

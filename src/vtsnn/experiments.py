@@ -11,6 +11,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     fig7     PSNR, MSE and output firing rate against the output threshold            6 cells
     energy   operations and energy of the MNIST eta = 0.2 IF model (Table 3)          1 cell
     seeds    the MNIST eta = 0.2 IF model with seeds 0, 1, 2: mean and spread         3 cells
+    mpd-order  Table 2's MPD cells with MPD's weights reversed (the first step weighing
+             most, as TTFS's bright pixels fire first), and every code pair's round trip 4 cells
     table2-seeds  every Table 2 row with seeds 0, 1, 2: mean and spread per row, and
              whether the rows' order holds across seeds                               39 cells
     ann-ceiling  the same-architecture ANN on Table 1's datasets and noise levels:
@@ -63,7 +65,9 @@ from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
 from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
-from .train import TrainConfig, denoise_images, latest_checkpoint, load_test_set, load_trained, pick_device
+from .data import DataError, load_dataset
+from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_test_set, load_trained
+from .train import output_to_image, pick_device
 from .train import BEST, best_record, prepare_model, train
 
 NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
@@ -219,6 +223,20 @@ def _seed_cells() -> list[Cell]:
     return [Cell("seeds", f"mnist-if-0.2-seed{seed}", _itbp(seed=seed), paper, {"seed": seed}) for seed in SEEDS]
 
 
+def _mpd_order_cells() -> list[Cell]:
+    cells = []
+    for encoder, training, reading in (("ttfs", "itbp", "through-time"), ("ttfs", "itbp", "detached"),
+                                       ("uwe", "itbp", "through-time"), ("ttfs", "stbp", "")):
+        row = f"{encoder}-mpd-early-{training}"
+        settings = {"temporal_grad": ITBP_READINGS[reading]} if training == "itbp" else {}
+        config = _denoiser(encoder=encoder, decoder="mpd-early", training=training, **settings)
+        cells.append(Cell("mpd-order", row + (f"-{reading}" if reading else ""), config,
+                          PAPER_TABLE2[(encoder, "mpd", training)],
+                          {"row": row.upper(), "encoder": encoder, "decoder": "mpd-early", "training": training,
+                           "reading": reading}))
+    return cells
+
+
 def _table2_seed_cells() -> list[Cell]:
     # Seed-major order, so a partial run leaves whole seeds; seed 0 shares Table 2's runs.
     return [Cell("table2-seeds", f"{cell.cell_id}-seed{seed}", dataclasses.replace(cell.config, seed=seed),
@@ -288,6 +306,11 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                (("run", "id"),),
                "Seed 0 is Table 1's MNIST IF η = 0.2 run. The seed sets the initialization, the order of "
                "the training images and the training noise; the test noise is the same for all."),
+    Experiment("mpd-order", "MPD read the other way round: the first time step weighing most (MNIST, η = 0.2, IF)",
+               _mpd_order_cells, (("method", "row"), ("ITBP reading", "reading")),
+               "Table 2's MPD cells with the decoder `mpd-early`: MPD's weights reversed to θ^t, so that early "
+               "spikes decode bright, as in TTFS (DESIGN.md's MPD weighs the last step most, θ^(T-1-t)). "
+               "\"PSNR (paper)\" is the paper's number for the same encoder, MPD and training."),
     Experiment("table2-seeds", "Table 2 with three seeds (MNIST, η = 0.2, IF)", _table2_seed_cells,
                (("method", "row"), ("ITBP reading", "reading"), ("seed", "seed")),
                "Table 2's cells, each trained with seeds 0, 1 and 2 (seed 0 is Table 2's own run when the "
@@ -811,7 +834,7 @@ def write_reports(name: str, out_root="results", data_dir=None, device=None, log
     rates_figure = draw_firing_rates(records, folder / FIRING_RATES_FIGURE)
     if rates_figure is not None:
         written.append(rates_figure)
-    ckpt.atomic_write_bytes(folder / "README.md", markdown_report(experiment, records).encode())
+    ckpt.atomic_write_bytes(folder / "README.md", markdown_report(experiment, records, data_dir).encode())
     written.append(folder / "README.md")
     log(f"{name}: {sum(r['status'] == 'done' for r in records)}/{len(records)} cells done; "
         f"reports in {folder}")
@@ -871,7 +894,7 @@ def _energy_ratio(record: dict) -> float | None:
     return ((record.get("energy") or {}).get("totals") or {}).get("ann_snn_ratio_exact")
 
 
-def markdown_report(experiment: Experiment, records: list[dict]) -> str:
+def markdown_report(experiment: Experiment, records: list[dict], data_dir=None) -> str:
     """The experiment's Markdown: the table (ours beside the paper's), settings and commands."""
     headers = [h for h, _ in experiment.label_columns] + [h for h, _ in _metric_columns(experiment.name)]
     headers += ["epochs", "seed", "train time", "status"]
@@ -892,7 +915,8 @@ def markdown_report(experiment: Experiment, records: list[dict]) -> str:
         lines += _paper_layout(experiment, records)
     if experiment.figure:
         lines += [f"![{experiment.name}]({experiment.figure})", ""]
-    lines += _seed_section(experiment, records) + _row_seed_section(experiment, records) + _energy_section(records)
+    lines += _seed_section(experiment, records) + _row_seed_section(experiment, records)
+    lines += _roundtrip_section(experiment, data_dir) + _energy_section(records)
     lines += _firing_rate_section(records) + _curves_section(records) + _provenance_section(records)
     return "\n".join(lines)
 
@@ -940,6 +964,40 @@ def _seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
     if spread is not None:
         line += f", sample standard deviation {spread:.2f} dB, range {min(scores):.2f} to {max(scores):.2f} dB"
     return ["## Mean and spread", "", line + ".", ""]
+
+
+ROUNDTRIP_EXPERIMENTS = ("table2", "mpd-order")
+
+
+def codec_roundtrip_psnr(clean: torch.Tensor, encoder: str, decoder: str) -> float:
+    """PSNR of 8-bit images sent through ``encoder`` then ``decoder``, with no network between.
+
+    This is the most an ITBP model can reach: its loss pulls the output spikes towards
+    the encoded clean image, so even a perfect fit decodes to this round trip.
+    """
+    from .metrics import psnr
+    config = TrainConfig(encoder=encoder, decoder=decoder)
+    return psnr(output_to_image(encode_input(clean, config), config), clean.float() / 255.0).item()
+
+
+def _roundtrip_section(experiment: Experiment, data_dir) -> list[str]:
+    """Each encoder/decoder pair's round trip on the clean MNIST test images (ITBP's ceiling)."""
+    if experiment.name not in ROUNDTRIP_EXPERIMENTS:
+        return []
+    try:
+        clean, _ = load_dataset("mnist", "test", data_dir)
+    except DataError as error:        # reports can be rebuilt without the data
+        return ["## Round trip of each code pair", "", f"Not computed: {error}", ""]
+    decoders = ("uwd", "mpd", "mpd-early")
+    lines = ["## Round trip of each code pair (ITBP's ceiling)", "",
+             f"PSNR (dB) of the {clean.shape[0]:,} clean MNIST test images encoded, then decoded, with no network "
+             "between. ITBP's loss pulls the output spikes towards the encoded clean image, so a model that "
+             "fits it perfectly decodes to this; no ITBP model of a pair can expect to score above it.", "",
+             "| encoder | " + " | ".join(decoders) + " |", "|---|" + "---|" * len(decoders)]
+    for encoder in ("uwe", "ttfs"):
+        scores = [codec_roundtrip_psnr(clean, encoder, decoder) for decoder in decoders]
+        lines.append(f"| {encoder} | " + " | ".join(_number(score) for score in scores) + " |")
+    return lines + ["", "`inf`: the code is exact (UWD inverts UWE).", ""]
 
 
 def _row_seed_section(experiment: Experiment, records: list[dict]) -> list[str]:

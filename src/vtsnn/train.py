@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .allocator import keep_freed_memory
-from .coding import decode, ttfs_encode, uwe_encode
+from .coding import DECODERS, decode, ttfs_encode, uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .losses import itbp_loss, stbp_loss
 from .metrics import psnr
@@ -115,7 +115,7 @@ class TrainConfig(ConfigRecord):
         checks = [
             (self.neuron in ("if", "lif"), f"neuron must be 'if' or 'lif', got {self.neuron!r}"),
             (self.encoder in ("uwe", "ttfs"), f"encoder must be 'uwe' or 'ttfs', got {self.encoder!r}"),
-            (self.decoder in ("uwd", "mpd"), f"decoder must be 'uwd' or 'mpd', got {self.decoder!r}"),
+            (self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}"),
             (self.loss in ("bitplane", "decoded", "mse"), f"loss must be bitplane, decoded or mse, got {self.loss!r}"),
             ((self.loss == "mse") == (self.training == "ann"), "the mse loss goes with training='ann' only"),
             (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
