@@ -93,7 +93,8 @@ def test_loading_refuses_a_checkpoint_from_another_configuration(tiny_mnist, tmp
 
 
 @pytest.mark.parametrize("training, overrides", [("stbp", {}), ("ann", {}), ("itbp", {"temporal_grad": False}),
-                                                  ("itbp", {"encoder": "ttfs", "decoder": "mpd"})])
+                                                  ("itbp", {"encoder": "ttfs", "decoder": "mpd"}),
+                                                  ("itbp", {"encoder": "ttfs", "decoder": "mpd-early"})])
 def test_every_method_trains(tiny_mnist, tmp_path, training, overrides):
     config = tiny_config(training=training, epochs=1, **{"temporal_grad": None, **overrides})
     record = train(config, tmp_path / "run", progress=False, data_dir=tiny_mnist)
@@ -106,6 +107,8 @@ def test_config_validation():
         TrainConfig(training="backprop")
     with pytest.raises(ValueError, match="mse loss"):
         TrainConfig(training="itbp", loss="mse")
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        TrainConfig(decoder="mpd_early")
     assert TrainConfig(training="stbp").temporal_grad is True
     assert TrainConfig(training="itbp").temporal_grad is False
     assert TrainConfig(training="itbp", temporal_grad=True).loss == "bitplane"
