@@ -371,7 +371,7 @@ def test_mpd_order_cells_change_only_the_decoder_of_table2s_mpd_cells():
         assert cell.paper == original.paper and cell.labels["decoder"] == "mpd-early"
 
 
-def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_needs_the_early_mpd():
+def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_decodes_better_with_the_early_mpd():
     levels = torch.arange(256, dtype=torch.uint8).view(4, 1, 8, 8)
     assert experiments.codec_roundtrip_psnr(levels, "uwe", "uwd") == float("inf")
     early = experiments.codec_roundtrip_psnr(levels, "ttfs", "mpd-early")
@@ -381,7 +381,7 @@ def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_needs_the_early_mpd():
 def test_mpd_order_report_has_the_roundtrip_table(tiny_mnist, tmp_path):
     experiments.write_reports("mpd-order", tmp_path, data_dir=tiny_mnist, log=lambda message: None)
     text = (tmp_path / "mpd-order" / "README.md").read_text()
-    assert "## Round trip of each code pair (ITBP's ceiling)" in text and "16 clean MNIST test images" in text
+    assert "## Round trip of each code pair (ITBP's target, decoded)" in text and "16 clean MNIST test images" in text
     assert "| encoder | uwd | mpd | mpd-early |" in text and "| uwe | inf |" in text
     assert text.count("not run") == 4
     experiments.write_reports("mpd-order", tmp_path, data_dir=tmp_path / "nowhere", log=lambda message: None)
