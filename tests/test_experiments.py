@@ -388,6 +388,24 @@ def test_mpd_order_report_has_the_roundtrip_table(tiny_mnist, tmp_path):
     assert "Not computed" in (tmp_path / "mpd-order" / "README.md").read_text()
 
 
+def test_learning_curve_is_kept_when_the_run_folder_now_holds_another_configuration(tmp_path):
+    run_dir = tmp_path / "runs" / "ann"
+    (run_dir / "epoch-0001").mkdir(parents=True)
+    (run_dir / "latest.json").write_text(json.dumps({"epoch": 1, "checkpoint": "epoch-0001"}))
+    (run_dir / "epoch-0001" / "config.json").write_text(json.dumps({"epochs": 1}))
+    (run_dir / "log.jsonl").write_text(json.dumps({"kind": "eval", "epoch": 1, "images": 10, "psnr": 20.0}) + "\n")
+    record = {"cell": "ann", "status": "done", "psnr": 26.0, "epochs": 10, "run_dir": str(run_dir),
+              "config": {"epochs": 10}}
+    kept = tmp_path / "results" / "curves" / "ann.jsonl"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("the 10-epoch curve\n")
+    assert experiments.save_learning_curves([record], tmp_path / "results") == []
+    assert kept.read_text() == "the 10-epoch curve\n"
+    record["config"] = {"epochs": 1}
+    experiments.save_learning_curves([record], tmp_path / "results")
+    assert json.loads(kept.read_text())["psnr"] == 20.0
+
+
 def test_ranks_share_ties():
     assert experiments._ranks({"a": 23.57, "b": 23.57, "c": 20.7, "d": 24.0}) == {"a": 2, "b": 2, "c": 4, "d": 1}
 

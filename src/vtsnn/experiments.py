@@ -1165,19 +1165,28 @@ def _has_learning_curve(record: dict) -> bool:
     return record["status"] == "done" and record.get("psnr") is not None and bool(record.get("run_dir"))
 
 
+def _run_holds_scored_config(record: dict) -> bool:
+    """Whether the record's run folder still holds the configuration it scored (epochs included)."""
+    latest = latest_checkpoint(Path(record["run_dir"]))
+    if latest is None or "config" not in record:
+        return latest is not None
+    return ckpt.read_json(latest / "config.json") == record["config"]
+
+
 def save_learning_curves(records: list[dict], folder: Path) -> list[Path]:
     """Copy each scored denoiser's ``log.jsonl`` to ``folder/curves/CELL.jsonl`` and plot it.
 
     Run folders stay out of the repository; these copies go in, so the curves behind a
     table travel with it. Only the scored epochs are copied (a run trained further
-    since is cut there). A cell whose run folder is gone keeps the copy it has.
+    since is cut there). A cell whose run folder is gone, or now holds another
+    configuration than the one scored, keeps the copy it has.
     """
     from .figures import learning_curve
 
     written = []
     for record in filter(_has_learning_curve, records):
         log_path = Path(record["run_dir"]) / "log.jsonl"
-        if not log_path.is_file():
+        if not log_path.is_file() or not _run_holds_scored_config(record):
             continue
         entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
         entries = [entry for entry in entries if entry.get("epoch", 0) <= (record.get("epochs") or 0)]
