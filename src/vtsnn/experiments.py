@@ -63,9 +63,9 @@ from . import checkpoint as ckpt
 from .classify import ClassifyConfig, load_classification_test_set, load_classifier, train_classifier
 from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
+from .data import DataError, load_dataset
 from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
-from .data import DataError, load_dataset
 from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_test_set, load_trained
 from .train import output_to_image, pick_device
 from .train import BEST, best_record, prepare_model, train
@@ -1020,7 +1020,7 @@ def _row_seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
             method, reading, ", ".join(str(seed) for seed in stats["seeds"]), _number(stats["mean"]),
             _number(stats["std"]), f"{min(scores):.2f} to {max(scores):.2f}", _number(stats["paper"]),
             str(ours[(method, reading)]), str(paper.get((method, reading), "–"))]) + " |")
-    agree, pairs = seed_order_agreement(records)
+    agree, pairs = seed_order_agreement(rows)
     lines += ["", "Ranks are by mean PSNR, 1 = best; the paper's two ITBP readings share its single number, "
                   "so they share its rank.",
               f"Pairs of rows that every seed run on both puts in the same order: {agree} of {pairs}.", ""]
@@ -1028,35 +1028,29 @@ def _row_seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
 
 
 def seed_rows(records: list[dict]) -> dict[tuple[str, str], dict]:
-    """``(method, reading) -> {seeds, scores, mean, std, paper}`` over the scored cells, in table order."""
+    """``(method, reading) -> {by_seed, seeds, scores, mean, std, paper}`` over the scored cells, in table order."""
     rows: dict[tuple[str, str], dict] = {}
     for record in records:
         if record["status"] != "done" or record.get("psnr") is None:
             continue
         labels = record.get("labels", {})
         stats = rows.setdefault((labels.get("row", ""), labels.get("reading", "")),
-                                {"seeds": [], "scores": [], "paper": record.get("paper_psnr")})
-        stats["seeds"].append(record.get("seed"))
-        stats["scores"].append(record["psnr"])
+                                {"by_seed": {}, "paper": record.get("paper_psnr")})
+        stats["by_seed"][record.get("seed")] = record["psnr"]
     for stats in rows.values():
+        stats["seeds"], stats["scores"] = list(stats["by_seed"]), list(stats["by_seed"].values())
         stats["mean"], stats["std"] = seed_statistics(stats["scores"])
     return rows
 
 
-def seed_order_agreement(records: list[dict]) -> tuple[int, int]:
-    """How many pairs of rows keep one order in every seed that scored both (and how many pairs)."""
-    by_seed: dict = {}
-    for record in records:
-        if record["status"] == "done" and record.get("psnr") is not None:
-            labels = record.get("labels", {})
-            by_seed.setdefault(record.get("seed"), {})[(labels.get("row", ""), labels.get("reading", ""))] = \
-                record["psnr"]
-    names = list(dict.fromkeys(row for scores in by_seed.values() for row in scores))
+def seed_order_agreement(rows: dict[tuple[str, str], dict]) -> tuple[int, int]:
+    """How many pairs of :func:`seed_rows` rows keep one order in every seed that scored both (of how many)."""
+    names = list(rows)
     agree = pairs = 0
     for i, first in enumerate(names):
         for second in names[i + 1:]:
-            signs = {scores[first] > scores[second] for scores in by_seed.values()
-                     if first in scores and second in scores}
+            one, other = rows[first]["by_seed"], rows[second]["by_seed"]
+            signs = {one[seed] > other[seed] for seed in one if seed in other}
             if signs:
                 pairs += 1
                 agree += len(signs) == 1
@@ -1167,10 +1161,10 @@ def _has_learning_curve(record: dict) -> bool:
 
 def _run_holds_scored_config(record: dict) -> bool:
     """Whether the record's run folder still holds the configuration it scored (epochs included)."""
-    latest = latest_checkpoint(Path(record["run_dir"]))
-    if latest is None or "config" not in record:
-        return latest is not None
-    return ckpt.read_json(latest / "config.json") == record["config"]
+    run_dir = Path(record["run_dir"])
+    if latest_checkpoint(run_dir) is None:
+        return False
+    return "config" not in record or _stored_config(run_dir) == record["config"]
 
 
 def save_learning_curves(records: list[dict], folder: Path) -> list[Path]:
