@@ -30,7 +30,8 @@ def by_id(name: str) -> dict:
 def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
-                      "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4}
+                      "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
+                      "training-rules": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -369,6 +370,16 @@ def test_mpd_order_cells_change_only_the_decoder_of_table2s_mpd_cells():
         original = table2[cell.cell_id.replace("-mpd-early", "-mpd")]
         assert cell.config == dataclasses.replace(original.config, decoder="mpd-early")
         assert cell.paper == original.paper and cell.labels["decoder"] == "mpd-early"
+
+
+def test_training_rule_cells_are_table2s_uwe_uwd_cells_with_a_validation_split():
+    table2 = by_id("table2")
+    rules = by_id("training-rules")
+    assert set(rules) == {"uwe-uwd-stbp", "uwe-uwd-itbp-detached", "uwe-uwd-itbp-through-time"}
+    for cell_id, cell in rules.items():
+        assert cell.config == dataclasses.replace(table2[cell_id].config, val_size=experiments.VALIDATION_IMAGES)
+        assert cell.paper == table2[cell_id].paper
+        assert cell.run_name == f"training-rules/{cell_id}"       # its own runs, not Table 2's 1-epoch ones
 
 
 def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_decodes_better_with_the_early_mpd():

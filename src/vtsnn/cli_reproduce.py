@@ -33,6 +33,7 @@ DESCRIPTION = (
     "  table2-seeds  every Table 2 cell with seeds 0, 1, 2: mean, spread and ranks per row\n"
     "  ann-ceiling  the same-architecture ANN at each dataset and eta 0.2-0.8\n"
     "  noise-scale  MNIST IF with the noise scaled by MNIST's std (a reading of the paper)\n"
+    "  training-rules  STBP against both ITBP readings (UWE-UWD), each at its best-validation epoch\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
