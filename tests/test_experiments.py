@@ -484,3 +484,18 @@ def test_a_run_without_a_validation_set_is_scored_at_its_last_epoch(tmp_path):
     assert checkpoint == tmp_path and selection == {"scored_epoch": 2, "selected_by": "last epoch"}
     assert experiments._epochs_cell({"epochs": 5, "scored_epoch": 3}) == "5 (best validation: 3)"
     assert experiments._epochs_cell({"epochs": 5, "scored_epoch": 5}) == "5"
+
+
+def test_per_epoch_section_reads_the_copied_logs_and_marks_the_scored_epoch(tmp_path):
+    log = [{"kind": "train", "epoch": 1, "loss": 0.1},
+           {"kind": "eval", "epoch": 1, "psnr": 21.5, "val_psnr": 21.4},
+           {"kind": "eval", "epoch": 2, "psnr": 19.2, "val_psnr": 19.3}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
+    assert experiments.epoch_scores(tmp_path / "a.jsonl") == [(1, 21.5, 21.4), (2, 19.2, 19.3)]
+    assert experiments.epoch_scores(tmp_path / "missing.jsonl") == []
+    records = [{"cell": "a", "scored_epoch": 1}, {"cell": "b", "scored_epoch": None}]
+    lines = experiments._per_epoch_section(records, tmp_path)
+    assert "| epoch 1 | epoch 2 |" in lines[4]
+    assert lines[6] == "| a | **21.50 (21.40)** | 19.20 (19.30) |"
+    assert len(lines) == 8                                   # b has no log: no row
+    assert experiments._per_epoch_section([{"cell": "b"}], tmp_path) == []

@@ -289,6 +289,7 @@ class Experiment:
     note: str = ""
     figure: str | None = None                        # name of the PNG it draws
     layout: tuple[tuple[str, ...], str] | None = None   # the paper's layout: (row labels, column label)
+    per_epoch: bool = False                          # add a table of every run's test PSNR after each epoch
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -349,7 +350,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"Table 2's UWE-UWD cells, each with {VALIDATION_IMAGES} training images held out and scored on the "
                "test set at its best-validation epoch (the epochs column says which). The paper reports 9.60 dB "
                "for STBP and 23.57 dB for ITBP; at 1 epoch our STBP is not below ITBP (results/table2-seeds). "
-               "Each run's test PSNR after every epoch is in curves/."),
+               "Below: each run's test and validation PSNR after every epoch.", per_epoch=True),
 )}
 ALL = "all"
 
@@ -855,7 +856,8 @@ def write_reports(name: str, out_root="results", data_dir=None, device=None, log
     rates_figure = draw_firing_rates(records, folder / FIRING_RATES_FIGURE)
     if rates_figure is not None:
         written.append(rates_figure)
-    ckpt.atomic_write_bytes(folder / "README.md", markdown_report(experiment, records, data_dir).encode())
+    report = markdown_report(experiment, records, data_dir, curves_folder=folder / CURVES)
+    ckpt.atomic_write_bytes(folder / "README.md", report.encode())
     written.append(folder / "README.md")
     log(f"{name}: {sum(r['status'] == 'done' for r in records)}/{len(records)} cells done; "
         f"reports in {folder}")
@@ -915,8 +917,11 @@ def _energy_ratio(record: dict) -> float | None:
     return ((record.get("energy") or {}).get("totals") or {}).get("ann_snn_ratio_exact")
 
 
-def markdown_report(experiment: Experiment, records: list[dict], data_dir=None) -> str:
-    """The experiment's Markdown: the table (ours beside the paper's), settings and commands."""
+def markdown_report(experiment: Experiment, records: list[dict], data_dir=None, curves_folder=None) -> str:
+    """The experiment's Markdown: the table (ours beside the paper's), settings and commands.
+
+    ``curves_folder`` holds the copied training logs that the per-epoch table reads.
+    """
     headers = [h for h, _ in experiment.label_columns] + [h for h, _ in _metric_columns(experiment.name)]
     headers += ["epochs", "seed", "train time", "status"]
     intro = ("Produced by `vtsnn reproduce` (commands below); each cell's JSON beside this file holds its "
@@ -938,6 +943,8 @@ def markdown_report(experiment: Experiment, records: list[dict], data_dir=None) 
         lines += [f"![{experiment.name}]({experiment.figure})", ""]
     lines += _seed_section(experiment, records) + _row_seed_section(experiment, records)
     lines += _roundtrip_section(experiment, data_dir) + _energy_section(records)
+    if experiment.per_epoch and curves_folder is not None:
+        lines += _per_epoch_section(records, Path(curves_folder))
     lines += _firing_rate_section(records) + _curves_section(records) + _provenance_section(records)
     return "\n".join(lines)
 
@@ -1133,6 +1140,40 @@ def _curves_section(records: list[dict]) -> list[str]:
     return ["## Learning curves", "",
             f"Test PSNR and training loss against images seen, one figure per run, from the run's "
             f"`log.jsonl` (copied beside it in `{CURVES}/`): {links}.", ""]
+
+
+def epoch_scores(log_path: Path) -> list[tuple[int, float, float | None]]:
+    """(epoch, test PSNR, validation PSNR or None) after each epoch of a training log."""
+    if not log_path.is_file():
+        return []
+    entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    return [(e["epoch"], e["psnr"], e.get("val_psnr")) for e in entries if e.get("kind") == "eval"]
+
+
+def _per_epoch_section(records: list[dict], curves_folder: Path) -> list[str]:
+    scores = {r["cell"]: epoch_scores(curves_folder / f"{r['cell']}.jsonl") for r in records}
+    scores = {cell: rows for cell, rows in scores.items() if rows}
+    if not scores:
+        return []
+    epochs = sorted({epoch for rows in scores.values() for epoch, _, _ in rows})
+    lines = ["## PSNR after each epoch", "",
+             "Test PSNR (dB) after each epoch, the validation PSNR in brackets; bold marks the epoch "
+             "the validation picked, the one scored above.", "",
+             "| cell | " + " | ".join(f"epoch {epoch}" for epoch in epochs) + " |",
+             "|---|" + "|".join("---" for _ in epochs) + "|"]
+    scored = {r["cell"]: r.get("scored_epoch") for r in records}
+    for cell, rows in scores.items():
+        by_epoch = {epoch: (test, val) for epoch, test, val in rows}
+        texts = []
+        for epoch in epochs:
+            if epoch not in by_epoch:
+                texts.append("–")
+                continue
+            test, val = by_epoch[epoch]
+            text = _number(test) + (f" ({_number(val)})" if val is not None else "")
+            texts.append(f"**{text}**" if epoch == scored[cell] else text)
+        lines.append(f"| {cell} | " + " | ".join(texts) + " |")
+    return lines + [""]
 
 
 def _provenance_section(records: list[dict]) -> list[str]:
