@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
-                      "training-rules": 3}
+                      "training-rules": 3, "output-threshold": 6}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -380,6 +380,17 @@ def test_training_rule_cells_are_table2s_uwe_uwd_cells_with_a_validation_split()
         assert cell.config == dataclasses.replace(table2[cell_id].config, val_size=experiments.VALIDATION_IMAGES)
         assert cell.paper == table2[cell_id].paper
         assert cell.run_name == f"training-rules/{cell_id}"       # its own runs, not Table 2's 1-epoch ones
+
+
+def test_output_threshold_cells_at_the_papers_threshold_share_table1s_runs():
+    table1 = by_id("table1")
+    for cell in cells("output-threshold"):
+        original = table1[f"{cell.labels['dataset']}-if-0.2"]
+        threshold = cell.labels["output_threshold"]
+        assert cell.config == dataclasses.replace(original.config, output_threshold=threshold)
+        assert cell.paper == original.paper
+        shares = threshold == experiments.OUTPUT_THRESHOLD
+        assert (cell.run_name == original.run_name) == shares
 
 
 def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_decodes_better_with_the_early_mpd():
