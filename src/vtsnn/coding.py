@@ -182,15 +182,16 @@ def mpd_decode(spikes: torch.Tensor, theta: float = MPD_THETA, max_value: float 
 # end of the window). "mpd-early" is a reading of the paper's TTFS-MPD pair: its weights
 # are reversed so that, like TTFS, early spikes mean bright pixels. Only with that order
 # does an MPD-decoded TTFS code come close to the image (results/mpd-order).
-DECODERS = ("uwd", "mpd", "mpd-early")
+MPD_DECODERS = {"mpd": False, "mpd-early": True}      # name -> ``early`` (the first step weighs most)
+DECODERS = ("uwd", *MPD_DECODERS)
 
 
 def decoder_weights(decoder: str, steps: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """Per-time-step weights of a decoder, as used by the ITBP loss."""
     if decoder == "uwd":
         return uwe_weights(steps, device=device, dtype=dtype)
-    if decoder in ("mpd", "mpd-early"):
-        return mpd_weights(steps, device=device, dtype=dtype, early=decoder == "mpd-early")
+    if decoder in MPD_DECODERS:
+        return mpd_weights(steps, device=device, dtype=dtype, early=MPD_DECODERS[decoder])
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
 
 
@@ -198,8 +199,8 @@ def decode(spikes: torch.Tensor, decoder: str = "uwd") -> torch.Tensor:
     """Decode output spikes to ``[0, 2^T - 1]`` with the named decoder."""
     if decoder == "uwd":
         return uwd_decode(spikes)
-    if decoder in ("mpd", "mpd-early"):
-        return mpd_decode(spikes, early=decoder == "mpd-early")
+    if decoder in MPD_DECODERS:
+        return mpd_decode(spikes, early=MPD_DECODERS[decoder])
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
 
 

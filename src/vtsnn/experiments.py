@@ -67,6 +67,7 @@ from . import checkpoint as ckpt
 from .classify import ClassifyConfig, load_classification_test_set, load_classifier, train_classifier
 from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
+from .coding import DECODERS
 from .data import DataError, load_dataset
 from .models import OUTPUT_THRESHOLD
 from .probes import FiringRates
@@ -1042,7 +1043,7 @@ def _roundtrip_section(experiment: Experiment, data_dir) -> list[str]:
         clean, _ = load_dataset("mnist", "test", data_dir)
     except DataError as error:        # reports can be rebuilt without the data
         return ["## Round trip of each code pair", "", f"Not computed: {error}", ""]
-    decoders = ("uwd", "mpd", "mpd-early")
+    decoders = DECODERS
     lines = ["## Round trip of each code pair (ITBP's target, decoded)", "",
              f"PSNR (dB) of the {clean.shape[0]:,} clean MNIST test images encoded, then decoded, with no network "
              "between. ITBP's loss pulls the output spikes towards the encoded clean image, so a model that "
