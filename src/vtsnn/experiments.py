@@ -799,6 +799,11 @@ def _score_classifier(run_dir: Path, data_dir, device: torch.device) -> dict:
             "test_images": int(images.shape[0])}
 
 
+def read_log(log_path: Path) -> list[dict]:
+    """The records of a run's ``log.jsonl`` (or of a copy of it), in order."""
+    return [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+
+
 def training_seconds(run_dir: Path, key: str = "epoch_seconds") -> float | None:
     """Training time of the run's epochs, from ``log.jsonl`` (the last record of each epoch).
 
@@ -809,8 +814,7 @@ def training_seconds(run_dir: Path, key: str = "epoch_seconds") -> float | None:
     if not log_path.is_file():
         return None
     per_epoch = {}
-    for line in log_path.read_text().splitlines():
-        record = json.loads(line)
+    for record in read_log(log_path):
         if record.get("kind") == "eval" and key in record:
             per_epoch[record["epoch"]] = record[key]
     done = finished_epoch(run_dir)
@@ -1043,15 +1047,14 @@ def _roundtrip_section(experiment: Experiment, data_dir) -> list[str]:
         clean, _ = load_dataset("mnist", "test", data_dir)
     except DataError as error:        # reports can be rebuilt without the data
         return ["## Round trip of each code pair", "", f"Not computed: {error}", ""]
-    decoders = DECODERS
     lines = ["## Round trip of each code pair (ITBP's target, decoded)", "",
              f"PSNR (dB) of the {clean.shape[0]:,} clean MNIST test images encoded, then decoded, with no network "
              "between. ITBP's loss pulls the output spikes towards the encoded clean image, so a model that "
              "fits its target exactly scores this: the value ITBP training heads for. It is not a bound: a "
              "model that fits its target only in part can score on either side of it.", "",
-             "| encoder | " + " | ".join(decoders) + " |", "|---|" + "---|" * len(decoders)]
+             "| encoder | " + " | ".join(DECODERS) + " |", "|---|" + "---|" * len(DECODERS)]
     for encoder in ("uwe", "ttfs"):
-        scores = [codec_roundtrip_psnr(clean, encoder, decoder) for decoder in decoders]
+        scores = [codec_roundtrip_psnr(clean, encoder, decoder) for decoder in DECODERS]
         lines.append(f"| {encoder} | " + " | ".join(_number(score) for score in scores) + " |")
     return lines + ["", "`inf`: the code is exact (UWD inverts UWE).", ""]
 
@@ -1172,8 +1175,7 @@ def epoch_scores(log_path: Path) -> list[tuple[int, float, float | None]]:
     """(epoch, test PSNR, validation PSNR or None) after each epoch of a training log."""
     if not log_path.is_file():
         return []
-    entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    return [(e["epoch"], e["psnr"], e.get("val_psnr")) for e in entries if e.get("kind") == "eval"]
+    return [(e["epoch"], e["psnr"], e.get("val_psnr")) for e in read_log(log_path) if e.get("kind") == "eval"]
 
 
 def _per_epoch_section(records: list[dict], curves_folder: Path) -> list[str]:
@@ -1270,8 +1272,7 @@ def save_learning_curves(records: list[dict], folder: Path) -> list[Path]:
         log_path = Path(record["run_dir"]) / "log.jsonl"
         if not log_path.is_file() or not _run_holds_scored_config(record):
             continue
-        entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-        entries = [entry for entry in entries if entry.get("epoch", 0) <= (record.get("epochs") or 0)]
+        entries = [entry for entry in read_log(log_path) if entry.get("epoch", 0) <= (record.get("epochs") or 0)]
         target = folder / CURVES / f"{record['cell']}.jsonl"
         ckpt.atomic_write_bytes(target, "".join(json.dumps(entry) + "\n" for entry in entries).encode())
         written += [target, learning_curve(entries, target.with_suffix(".png"))]
