@@ -15,6 +15,7 @@ import torch
 from vtsnn import cli_reproduce, experiments
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,
                                shard_cells)
+from vtsnn.train import TrainConfig
 
 TINY = {"channels": (4, 8), "train_limit": 32, "test_limit": 16, "batch_size": 16}
 TINY_OPTIONS = ["--epochs", "1", "--override", "channels=4,8", "--override", "train_limit=32",
@@ -31,7 +32,7 @@ def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
-                      "training-rules": 3, "output-threshold": 6}
+                      "training-rules": 3, "output-threshold": 6, "learning-rate": 6}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -391,6 +392,17 @@ def test_output_threshold_cells_at_the_papers_threshold_share_table1s_runs():
         assert cell.paper == original.paper
         shares = threshold == experiments.OUTPUT_THRESHOLD
         assert (cell.run_name == original.run_name) == shares
+
+
+def test_learning_rate_cells_at_the_papers_rate_share_table1s_runs():
+    table1 = by_id("table1")
+    for cell in cells("learning-rate"):
+        original = table1[f"{cell.labels['dataset']}-if-0.2"]
+        lr = cell.labels["lr"]
+        assert cell.config == dataclasses.replace(original.config, lr=lr)
+        assert cell.paper == original.paper
+        assert (cell.run_name == original.run_name) == (lr == original.config.lr)
+    assert {cell.labels["lr"] for cell in cells("learning-rate")} > {TrainConfig().lr}
 
 
 def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_decodes_better_with_the_early_mpd():
