@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
-                      "training-rules": 3, "output-threshold": 6, "learning-rate": 6}
+                      "training-rules": 3, "output-threshold": 6, "learning-rate": 12}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -397,7 +397,7 @@ def test_output_threshold_cells_at_the_papers_threshold_share_table1s_runs():
 def test_learning_rate_cells_at_the_papers_rate_share_table1s_runs():
     table1 = by_id("table1")
     for cell in cells("learning-rate"):
-        original = table1[f"{cell.labels['dataset']}-if-0.2"]
+        original = table1[f"{cell.labels['dataset']}-{cell.labels['neuron']}-0.2"]
         lr = cell.labels["lr"]
         assert cell.config == dataclasses.replace(original.config, lr=lr)
         assert cell.paper == original.paper

@@ -23,8 +23,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              each picked at its best-validation epoch (does ITBP pull ahead?)         3 cells
     output-threshold  Table 1's F-MNIST and CIFAR-10 IF cells at eta 0.2 with the
              paper's output threshold (0.077) and higher ones                         6 cells
-    learning-rate  the same cells with Adam's peak learning rate at the paper's 1e-3
-             and higher                                                               6 cells
+    learning-rate  the same IF cells, and LIF at eta 0.2, with Adam's peak learning
+             rate at the paper's 1e-3 and higher                                     12 cells
 
 :func:`run_experiment` trains or resumes each cell's run in ``runs/<experiment>/<cell>``
 (finished runs are skipped), evaluates it into ``results/<experiment>/<cell>.json``,
@@ -98,6 +98,8 @@ OUTPUT_THRESHOLDS = (OUTPUT_THRESHOLD, 0.5, 1.0)
 # A 1-epoch screen on F-MNIST (README, "Learning rate") rose from 3e-4 up to 1e-2, so
 # the learning-rate experiment trains the paper's 1e-3 against the two above it.
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
+# LIF at eta 0.2, on every dataset below the paper: the paper's rate against the screen's best.
+LEARNING_RATES_LIF = (1e-3, 1e-2)
 SEEDS = (0, 1, 2)
 # Held out of the training images by the training-rules experiment, to pick each run's epoch.
 VALIDATION_IMAGES = 5000
@@ -288,12 +290,14 @@ def _output_threshold_cells() -> list[Cell]:
 
 def _learning_rate_cells() -> list[Cell]:
     # The 1e-3 cells are Table 1's own configurations (the recipe's rate), so they share its runs.
+    settings = [("if", dataset, LEARNING_RATES) for dataset in BELOW_PAPER_DATASETS]
+    settings += [("lif", dataset, LEARNING_RATES_LIF) for dataset in TABLE1_DATASETS]
     cells = []
-    for dataset in BELOW_PAPER_DATASETS:
-        paper = PAPER_TABLE1[(dataset, "if")][0]
-        for lr in LEARNING_RATES:
-            cells.append(Cell("learning-rate", f"{dataset}-if-0.2-lr{lr:g}", _itbp(dataset, 0.2, "if", lr=lr), paper,
-                              {"dataset": dataset, "lr": lr}))
+    for neuron, dataset, rates in settings:
+        paper = PAPER_TABLE1[(dataset, neuron)][0]
+        for lr in rates:
+            cells.append(Cell("learning-rate", f"{dataset}-{neuron}-0.2-lr{lr:g}", _itbp(dataset, 0.2, neuron, lr=lr),
+                              paper, {"dataset": dataset, "neuron": neuron, "lr": lr}))
     return cells
 
 
@@ -395,11 +399,13 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"The paper's output threshold is {OUTPUT_THRESHOLD}; the 0.077 cells are Table 1's runs. "
                "\"PSNR (paper)\" is the paper's VTSNN-IF number at η = 0.2 (with 0.077). Fig. 7 (MNIST, 1 epoch) "
                "found PSNR rising with the threshold up to 0.5, the largest it tried.", per_epoch=True),
-    Experiment("learning-rate", "Learning rate: Table 1's IF cells at η = 0.2 below the paper, with Adam's peak "
-               "rate raised", _learning_rate_cells, (("dataset", "dataset"), ("peak learning rate", "lr")),
-               "The paper trains with Adam at 1e-3; the 1e-3 cells are Table 1's runs. Every run follows the "
-               "cosine schedule from its peak rate to 0. \"PSNR (paper)\" is the paper's VTSNN-IF number at "
-               "η = 0.2.", per_epoch=True),
+    Experiment("learning-rate", "Learning rate: Table 1's cells at η = 0.2 below the paper, with Adam's peak "
+               "rate raised", _learning_rate_cells,
+               (("dataset", "dataset"), ("neuron", "neuron"), ("peak learning rate", "lr")),
+               "The paper trains with Adam at 1e-3; the 1e-3 cells are Table 1's runs, and each higher rate is "
+               "trained for as many epochs as Table 1's run beside it. Every run follows the cosine schedule from "
+               "its peak rate to 0. \"PSNR (paper)\" is the paper's number for the same neuron at η = 0.2.",
+               per_epoch=True),
 )}
 ALL = "all"
 
