@@ -405,6 +405,12 @@ def test_learning_rate_cells_at_the_papers_rate_share_table1s_runs():
     assert {cell.labels["lr"] for cell in cells("learning-rate")} > {TrainConfig().lr}
 
 
+def test_summary_record_adds_the_cells_labels_after_its_fields():
+    record = {"cell": "c", "dataset": "cifar10", "psnr": 18.5, "config": {"lr": 0.01},
+              "labels": {"dataset": "not this one", "lr": 0.01}}
+    assert experiments.summary_record(record) == {"cell": "c", "dataset": "cifar10", "psnr": 18.5, "lr": 0.01}
+
+
 def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_decodes_better_with_the_early_mpd():
     levels = torch.arange(256, dtype=torch.uint8).view(4, 1, 8, 8)
     assert experiments.codec_roundtrip_psnr(levels, "uwe", "uwd") == float("inf")

@@ -897,7 +897,10 @@ SUMMARY_KEYS = ("experiment", "cell", "status", "dataset", "noise", "neuron", "e
 
 
 def summary_record(record: dict) -> dict:
-    return {key: record[key] for key in SUMMARY_KEYS if key in record}
+    """The record's :data:`SUMMARY_KEYS`, then the cell's labels not among them (e.g. ``lr``)."""
+    summary = {key: record[key] for key in SUMMARY_KEYS if key in record}
+    labels = record.get("labels", {})
+    return {**summary, **{key: value for key, value in labels.items() if key not in summary}}
 
 
 def write_reports(name: str, out_root="results", data_dir=None, device=None, log=print) -> list[Path]:
