@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
-                      "training-rules": 3, "output-threshold": 6, "learning-rate": 12}
+                      "training-rules": 3, "output-threshold": 6, "learning-rate": 12, "lif-tau": 6}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -403,6 +403,16 @@ def test_learning_rate_cells_at_the_papers_rate_share_table1s_runs():
         assert cell.paper == original.paper
         assert (cell.run_name == original.run_name) == (lr == original.config.lr)
     assert {cell.labels["lr"] for cell in cells("learning-rate")} > {TrainConfig().lr}
+
+
+def test_lif_tau_cells_at_the_authors_tau_share_table1s_runs():
+    table1 = by_id("table1")
+    for cell in cells("lif-tau"):
+        original = table1[f"{cell.labels['dataset']}-lif-0.2"]
+        tau = cell.labels["tau"]
+        assert cell.config == dataclasses.replace(original.config, tau=tau)
+        assert cell.paper == original.paper
+        assert (cell.run_name == original.run_name) == (tau == original.config.tau)
 
 
 def test_summary_record_adds_the_cells_labels_after_its_fields():
