@@ -15,7 +15,6 @@ import torch
 from vtsnn import cli_reproduce, experiments
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,
                                shard_cells)
-from vtsnn.train import TrainConfig
 
 TINY = {"channels": (4, 8), "train_limit": 32, "test_limit": 16, "batch_size": 16}
 TINY_OPTIONS = ["--epochs", "1", "--override", "channels=4,8", "--override", "train_limit=32",
@@ -383,36 +382,19 @@ def test_training_rule_cells_are_table2s_uwe_uwd_cells_with_a_validation_split()
         assert cell.run_name == f"training-rules/{cell_id}"       # its own runs, not Table 2's 1-epoch ones
 
 
-def test_output_threshold_cells_at_the_papers_threshold_share_table1s_runs():
+@pytest.mark.parametrize("name, field_name", [("output-threshold", "output_threshold"), ("learning-rate", "lr"),
+                                               ("lif-tau", "tau")])
+def test_lever_cells_are_table1_cells_with_one_field_changed_and_share_its_runs_at_its_value(name, field_name):
     table1 = by_id("table1")
-    for cell in cells("output-threshold"):
-        original = table1[f"{cell.labels['dataset']}-if-0.2"]
-        threshold = cell.labels["output_threshold"]
-        assert cell.config == dataclasses.replace(original.config, output_threshold=threshold)
-        assert cell.paper == original.paper
-        shares = threshold == experiments.OUTPUT_THRESHOLD
-        assert (cell.run_name == original.run_name) == shares
-
-
-def test_learning_rate_cells_at_the_papers_rate_share_table1s_runs():
-    table1 = by_id("table1")
-    for cell in cells("learning-rate"):
+    values = set()
+    for cell in cells(name):
         original = table1[f"{cell.labels['dataset']}-{cell.labels['neuron']}-0.2"]
-        lr = cell.labels["lr"]
-        assert cell.config == dataclasses.replace(original.config, lr=lr)
+        value = cell.labels[field_name]
+        values.add(value)
+        assert cell.config == dataclasses.replace(original.config, **{field_name: value})
         assert cell.paper == original.paper
-        assert (cell.run_name == original.run_name) == (lr == original.config.lr)
-    assert {cell.labels["lr"] for cell in cells("learning-rate")} > {TrainConfig().lr}
-
-
-def test_lif_tau_cells_at_the_authors_tau_share_table1s_runs():
-    table1 = by_id("table1")
-    for cell in cells("lif-tau"):
-        original = table1[f"{cell.labels['dataset']}-lif-0.2"]
-        tau = cell.labels["tau"]
-        assert cell.config == dataclasses.replace(original.config, tau=tau)
-        assert cell.paper == original.paper
-        assert (cell.run_name == original.run_name) == (tau == original.config.tau)
+        assert (cell.run_name == original.run_name) == (value == getattr(original.config, field_name))
+    assert len(values) == 3                      # Table 1's value and two others
 
 
 def test_summary_record_adds_the_cells_labels_after_its_fields():

@@ -282,40 +282,34 @@ def _training_rule_cells() -> list[Cell]:
     return cells
 
 
-def _output_threshold_cells() -> list[Cell]:
-    # The 0.077 cells are Table 1's own configurations, so they share (and reuse) its runs.
+def _lever_cells(experiment: str, neuron: str, datasets: tuple[str, ...], field_name: str, values: tuple,
+                 tag: str) -> list[Cell]:
+    """Table 1's cells at eta 0.2 for ``neuron`` on ``datasets``, with config ``field_name`` set to each value.
+
+    The value Table 1 uses gives Table 1's own configuration, so that cell shares its run.
+    """
     cells = []
-    for dataset in BELOW_PAPER_DATASETS:
-        paper = PAPER_TABLE1[(dataset, "if")][0]
-        for threshold in OUTPUT_THRESHOLDS:
-            cells.append(Cell("output-threshold", f"{dataset}-if-0.2-threshold{threshold:g}",
-                              _itbp(dataset, 0.2, "if", output_threshold=threshold), paper,
-                              {"dataset": dataset, "output_threshold": threshold}))
+    for dataset in datasets:
+        paper = PAPER_TABLE1[(dataset, neuron)][0]
+        for value in values:
+            cells.append(Cell(experiment, f"{dataset}-{neuron}-0.2-{tag}{value:g}",
+                              _itbp(dataset, 0.2, neuron, **{field_name: value}), paper,
+                              {"dataset": dataset, "neuron": neuron, field_name: value}))
     return cells
+
+
+def _output_threshold_cells() -> list[Cell]:
+    return _lever_cells("output-threshold", "if", BELOW_PAPER_DATASETS, "output_threshold", OUTPUT_THRESHOLDS,
+                        "threshold")
 
 
 def _learning_rate_cells() -> list[Cell]:
-    # The 1e-3 cells are Table 1's own configurations (the recipe's rate), so they share its runs.
-    settings = [("if", dataset, LEARNING_RATES) for dataset in BELOW_PAPER_DATASETS]
-    settings += [("lif", dataset, LEARNING_RATES_LIF) for dataset in TABLE1_DATASETS]
-    cells = []
-    for neuron, dataset, rates in settings:
-        paper = PAPER_TABLE1[(dataset, neuron)][0]
-        for lr in rates:
-            cells.append(Cell("learning-rate", f"{dataset}-{neuron}-0.2-lr{lr:g}", _itbp(dataset, 0.2, neuron, lr=lr),
-                              paper, {"dataset": dataset, "neuron": neuron, "lr": lr}))
-    return cells
+    return (_lever_cells("learning-rate", "if", BELOW_PAPER_DATASETS, "lr", LEARNING_RATES, "lr")
+            + _lever_cells("learning-rate", "lif", TABLE1_DATASETS, "lr", LEARNING_RATES_LIF, "lr"))
 
 
 def _lif_tau_cells() -> list[Cell]:
-    # tau = 1.1 is Table 1's LIF configuration, so those cells share its runs.
-    cells = []
-    for dataset in LIF_TAU_DATASETS:
-        paper = PAPER_TABLE1[(dataset, "lif")][0]
-        for tau in LIF_TAUS:
-            cells.append(Cell("lif-tau", f"{dataset}-lif-0.2-tau{tau:g}", _itbp(dataset, 0.2, "lif", tau=tau), paper,
-                              {"dataset": dataset, "tau": tau}))
-    return cells
+    return _lever_cells("lif-tau", "lif", LIF_TAU_DATASETS, "tau", LIF_TAUS, "tau")
 
 
 def _ann_ceiling_cells() -> list[Cell]:
