@@ -97,13 +97,13 @@ BELOW_PAPER_DATASETS = ("fashion_mnist", "cifar10")
 # Fig. 7's PSNR still rose at its highest threshold (1 epoch), so the output-threshold
 # experiment tries it, and the hidden layers' threshold.
 OUTPUT_THRESHOLDS = (OUTPUT_THRESHOLD, 0.5, 1.0)
-# A 1-epoch screen on F-MNIST (README, "Learning rate") rose from 3e-4 up to 1e-2, so
+# A 1-epoch screen on F-MNIST (results/learning-rate/screen) rose from 3e-4 up to 1e-2, so
 # the learning-rate experiment trains the paper's 1e-3 against the two above it.
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 # LIF at eta 0.2, on every dataset below the paper: the paper's rate against the screen's best.
 LEARNING_RATES_LIF = (1e-3, 1e-2)
 # LIF with tau = 1.1 keeps 9 % of its membrane from one bit plane to the next, so a hidden
-# layer can hardly combine planes; the lif-tau experiment lengthens the memory.
+# layer can hardly combine planes; the lif-tau experiment tests whether a longer memory helps.
 LIF_TAUS = (1.1, 2.0, 4.0)
 LIF_TAU_DATASETS = ("fashion_mnist", "mnist")
 SEEDS = (0, 1, 2)
