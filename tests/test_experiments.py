@@ -146,6 +146,21 @@ def test_epochs_and_overrides_reach_every_config():
         cells("fig6", overrides={"steps": 9})
 
 
+def test_as_recorded_gives_each_cell_the_configuration_and_epochs_its_result_records(tmp_path):
+    (tmp_path / "table1").mkdir()
+    defaults = by_id("table1")
+    recorded = dataclasses.replace(defaults["fashion_mnist-if-0.8"].config, val_size=5000, epochs=7)
+    record = {"config": recorded.to_dict(), "epochs": 3}      # the run was stopped after 3 of 7 epochs
+    (tmp_path / "table1" / "fashion_mnist-if-0.8.json").write_text(json.dumps(record))
+    selected = {cell.cell_id: cell for cell in cells("table1", recorded_in=tmp_path)}
+    assert selected["fashion_mnist-if-0.8"].config == dataclasses.replace(recorded, epochs=3)
+    assert selected["mnist-if-0.2"].config == defaults["mnist-if-0.2"].config      # no result: the defaults
+    assert selected["fashion_mnist-if-0.8"].run_name == defaults["fashion_mnist-if-0.8"].run_name
+    for options in ({"epochs": 2}, {"overrides": {"val_size": 10}}):
+        with pytest.raises(ValueError, match="--as-recorded"):
+            cells("table1", recorded_in=tmp_path, **options)
+
+
 # ------------------------------------------------------------------------ end to end
 
 def run_reproduce(capsys, tmp_path, data_dir, *argv):
@@ -206,6 +221,12 @@ def test_reproduce_writes_results_and_skips_finished_runs(tiny_mnist, tmp_path, 
     assert code == 0 and "table2/uwe-uwd-itbp-detached" in out and "trained (1 epoch)" in out
     assert "table2/ttfs-mpd-stbp" in out and "not started" in out
 
+    # The record alone (its tiny configuration, 1 epoch) names the finished run again.
+    code, out, err = run_reproduce(capsys, tmp_path, tiny_mnist, "table2", "--subset", "id=uwe-uwd-itbp-detached",
+                                   "--as-recorded", "--quiet")
+    assert code == 0, err
+    assert "not trained again" in out and "already scores epoch 1, kept" in out
+
 
 def test_fig5_fig7_and_energy_reuse_the_table1_run(tiny_mnist, tmp_path):
     common = dict(out_root=tmp_path / "results", runs_root=tmp_path / "runs", epochs=1, data_dir=tiny_mnist,
@@ -238,7 +259,8 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     for argv, phrase in ((["table1", "--subset", "colour=red"], "unknown subset key"),
                          (["table1", "--shard", "3/2"], "I/N"),
                          (["table1", "--jobs", "2", "--shard", "0/2"], "not both"),
-                         (["table1", "--override", "colour=1"], "unknown override")):
+                         (["table1", "--override", "colour=1"], "unknown override"),
+                         (["table1", "--as-recorded", "--epochs", "2"], "--as-recorded")):
         code, out, err = run_reproduce(capsys, tmp_path, tmp_path, *argv)
         assert code == 1 and "Traceback" not in err
         assert err.strip().startswith("vtsnn: error:") and phrase in err, err
@@ -265,6 +287,11 @@ def test_jobs_start_one_worker_per_shard(tmp_path, monkeypatch, capsys):
     assert command[command.index("--record-command") + 1].startswith("vtsnn reproduce fig7 --jobs 3")
     assert "--no-reports" in command and command[command.index("--override") + 1] == "channels=4,8"
     assert (tmp_path / "results" / "fig7" / "summary.json").is_file()    # the parent wrote the reports
+    assert "--as-recorded" not in command
+    started.clear()
+    code, out, err = run_reproduce(capsys, tmp_path, tmp_path, "fig7", "--jobs", "2", "--as-recorded", "--quiet")
+    assert code == 0, err
+    assert all("--as-recorded" in command for command, _ in started) and len(started) == 2
 
 
 def test_add_command_fits_a_vtsnn_parser(tmp_path, capsys):

@@ -41,7 +41,8 @@ DESCRIPTION = (
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
     "  vtsnn reproduce table2 --epochs 1 --override train_limit=5000 --jobs 2\n"
-    "  vtsnn reproduce table1 --subset dataset=mnist,neuron=if --shard 0/2   (on machine A; 1/2 on B)"
+    "  vtsnn reproduce table1 --subset dataset=mnist,neuron=if --shard 0/2   (on machine A; 1/2 on B)\n"
+    "  vtsnn reproduce table1 --as-recorded --list   (each cell as results/table1/ records it)"
 )
 
 
@@ -67,6 +68,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--override", metavar="K=V", action="append", default=[],
                         help="change a config field in every run, e.g. channels=4,8 or train_limit=5000 "
                              "(repeatable); give reduced runs their own --runs-dir and --out")
+    parser.add_argument("--as-recorded", action="store_true",
+                        help="train each cell with the configuration and epochs its result in OUT/NAME/ "
+                             "records (the committed tables mix them); cells without a result use the defaults")
     parser.add_argument("--shard", metavar="I/N", default=None,
                         help="run only shard I of N (from 0); shards are disjoint and cover all cells")
     parser.add_argument("--jobs", metavar="J", type=int, default=1,
@@ -91,7 +95,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     if args.jobs > 1 and args.shard:
         raise ValueError("give --jobs or --shard, not both (--jobs J runs the shards 0/J ... J-1/J)")
-    selected = cells(args.name, args.epochs, args.subset, overrides)     # bad names fail here, before any work
+    recorded_in = args.out if args.as_recorded else None
+    selected = cells(args.name, args.epochs, args.subset, overrides, recorded_in)   # bad names fail here, before any work
     if args.list:
         return list_cells(args, selected, shard)
     if args.record_command:
@@ -106,7 +111,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     run_experiment(args.name, out_root=args.out, runs_root=args.runs_dir, epochs=args.epochs, subset=args.subset,
                    shard=shard, data_dir=args.data_dir, progress=not args.quiet, overrides=overrides,
                    device=None if args.device == "auto" else args.device, command=command,
-                   reports=not args.no_reports)
+                   reports=not args.no_reports, recorded_in=recorded_in)
     return 0
 
 
@@ -146,6 +151,8 @@ def worker_command(args: argparse.Namespace, index: int, command: str) -> list[s
         words += ["--data-dir", args.data_dir]
     for item in args.override:
         words += ["--override", item]
+    if args.as_recorded:
+        words.append("--as-recorded")
     return words
 
 

@@ -450,7 +450,7 @@ def _base_cells(name: str) -> list[Cell]:
 
 
 def cells(name: str, epochs: int | None = None, subset: str | None = None,
-          overrides: dict | None = None) -> list[Cell]:
+          overrides: dict | None = None, recorded_in=None) -> list[Cell]:
     """The cells of experiment ``name`` (``"all"``: every experiment), in table order.
 
     Args:
@@ -458,8 +458,16 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
         subset: keep the cells matching ``"key=value,key=value"`` (see :func:`parse_subset`).
         overrides: config fields to change in every cell that has them, e.g.
             ``{"channels": (4, 8), "train_limit": 1000}`` for a reduced run.
+        recorded_in: a results root; each cell with a result there gets the configuration
+            and epochs that result records (see :func:`use_recorded_configs`). Not with
+            ``epochs`` or ``overrides``.
     """
     selected = _base_cells(name)
+    if recorded_in is not None:
+        if epochs is not None or overrides:
+            raise ValueError("the recorded configurations fix each cell's epochs and settings; "
+                             "give no --epochs or --override with --as-recorded")
+        use_recorded_configs(selected, recorded_in)
     changes = dict(overrides or {})
     if epochs is not None:
         if epochs < 1:
@@ -472,6 +480,20 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
     if subset:
         selected = filter_cells(selected, parse_subset(subset))
     return selected
+
+
+def use_recorded_configs(selected: list[Cell], out_root) -> None:
+    """Give each cell the configuration of its result under ``out_root``, trained as many epochs.
+
+    The committed tables mix epoch counts and settings (``val_size``) from cell to
+    cell; this reruns each cell as its record says it was made. A cell without a
+    result keeps the defaults.
+    """
+    for cell in selected:
+        record = _read_result(Path(out_root) / cell.experiment / f"{cell.cell_id}.json")
+        if record and "config" in record:
+            recorded = type(cell.config).from_dict(record["config"])
+            cell.config = dataclasses.replace(recorded, epochs=record["epochs"])
 
 
 def _field_names(config: Config) -> set[str]:
@@ -646,7 +668,8 @@ def reproduce_command(name: str, epochs=None, subset=None, overrides=None) -> st
 def run_experiment(name: str, out_root="results", runs_root="runs", epochs: int | None = None,
                    subset: str | None = None, shard: tuple[int, int] = (0, 1), data_dir=None,
                    progress: bool = True, overrides: dict | None = None, device: str | None = None,
-                   command: str | None = None, reports: bool = True, log=print) -> list[dict]:
+                   command: str | None = None, reports: bool = True, recorded_in=None,
+                   log=print) -> list[dict]:
     """Train (or resume) and evaluate this shard's cells, then rebuild the reports.
 
     Returns the result records of the cells this call ran. Runs whose last checkpoint
@@ -654,9 +677,10 @@ def run_experiment(name: str, out_root="results", runs_root="runs", epochs: int 
     scores that checkpoint is not recomputed, so running the same command twice
     costs only the reports. ``reports=False`` leaves the reports to the caller (the
     parallel workers of ``--jobs``, whose parent writes them once at the end).
+    ``recorded_in``: train each cell as its result there records (see :func:`cells`).
     """
     out_root, runs_root = Path(out_root), Path(runs_root)
-    selected = cells(name, epochs, subset, overrides)
+    selected = cells(name, epochs, subset, overrides, recorded_in)
     if not selected:
         raise ValueError(f"no cell of {name} matches the subset {subset!r}; see 'vtsnn reproduce {name} --list'")
     mine = shard_cells(selected, shard)
