@@ -1,9 +1,12 @@
 """Per-layer firing rates of an untrained U-VTSNN on noisy MNIST, for several initializations.
 
-    python scripts/init_firing_rates.py [--data-dir DIR] [--noise 0.2] [--images 100]
+    python scripts/init_firing_rates.py [--data-dir DIR] [--noise 0.2] [--images 100] [--lif]
 
 Shows why the default PyTorch initialization learns slowly: its deep layers are
 silent, so the only signal that reaches the output comes through the top skip.
+``--lif`` adds LIF networks at several time constants, with the IF gain and with
+the gain multiplied by tau (LIF scales its input by 1/tau; the initialization
+does not know that).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from vtsnn.neurons import IF
 from vtsnn.train import TrainConfig, build_model, encode_input
 
 SETTINGS = [("default", 1.0), ("spiking", 1.0), ("spiking", 1.5), ("spiking", 2.0)]
+LIF_TAUS = (1.1, 2.0, 4.0)
+LIF_GAIN = 1.5                 # the recipe's init gain (DENOISER_RECIPE)
 
 
 def layer_rates(model, spikes) -> list[float]:
@@ -35,6 +40,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--lif", action="store_true", help="also LIF at tau 1.1, 2, 4, with gain 1.5 and 1.5 x tau")
     args = parser.parse_args()
     clean, _ = load_dataset("mnist", "test", args.data_dir)
     noisy = add_noise(clean[:args.images], args.noise, torch.Generator().manual_seed(0))
@@ -44,7 +50,14 @@ def main() -> None:
         torch.manual_seed(0)
         model = build_model(TrainConfig(init=init, init_gain=gain))
         label = "default (PyTorch)" if init == "default" else f"spiking, gain {gain}"
-        print(f"{label:18s} " + " ".join(f"{r:.3f}" for r in layer_rates(model, spikes)))
+        print(f"{label:24s} " + " ".join(f"{r:.3f}" for r in layer_rates(model, spikes)))
+    if args.lif:
+        for tau in LIF_TAUS:
+            for gain in (LIF_GAIN, LIF_GAIN * tau):
+                torch.manual_seed(0)
+                model = build_model(TrainConfig(neuron="lif", tau=tau, init="spiking", init_gain=gain))
+                label = f"LIF tau {tau:g}, gain {gain:.3g}"
+                print(f"{label:24s} " + " ".join(f"{r:.3f}" for r in layer_rates(model, spikes)))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
-                      "training-rules": 3, "output-threshold": 6, "learning-rate": 12, "lif-tau": 6}
+                      "training-rules": 3, "output-threshold": 6, "learning-rate": 12, "lif-tau": 6,
+                      "lif-init": 6}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -410,7 +411,7 @@ def test_training_rule_cells_are_table2s_uwe_uwd_cells_with_a_validation_split()
 
 
 @pytest.mark.parametrize("name, field_name", [("output-threshold", "output_threshold"), ("learning-rate", "lr"),
-                                               ("lif-tau", "tau")])
+                                               ("lif-tau", "tau"), ("lif-init", "init_gain")])
 def test_lever_cells_are_table1_cells_with_one_field_changed_and_share_its_runs_at_its_value(name, field_name):
     table1 = by_id("table1")
     values = set()

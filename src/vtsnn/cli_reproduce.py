@@ -37,6 +37,7 @@ DESCRIPTION = (
     "  output-threshold  F-MNIST and CIFAR-10 IF at eta 0.2 with output thresholds 0.077, 0.5, 1.0\n"
     "  learning-rate  the same IF cells (1e-3, 3e-3, 1e-2) and LIF at eta 0.2 (1e-3, 1e-2): Adam's peak rate\n"
     "  lif-tau  LIF at eta 0.2 (MNIST, F-MNIST) with the membrane time constant 1.1, 2, 4\n"
+    "  lif-init  the same LIF cells with the initial weights' gain 1.5 (the recipe), 2.5, 3.0\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
