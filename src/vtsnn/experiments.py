@@ -111,7 +111,7 @@ LIF_TAU_DATASETS = ("fashion_mnist", "mnist")
 # At the recipe's init gain 1.5, LIF (tau 1.1) is silent after its third layer at
 # initialization, as IF is with PyTorch's default init: LIF takes 1/tau of its input and
 # forgets most of it each step, where IF integrates. Gain 2.5 gives LIF IF's mean hidden
-# firing rate at 1.5 (8 %), 3.0 about twice it (scripts/init_firing_rates.py --lif).
+# firing rate at 1.5 (8 %), 3.0 nearly twice it (scripts/init_firing_rates.py --lif).
 LIF_INIT_GAINS = (1.5, 2.5, 3.0)
 SEEDS = (0, 1, 2)
 # Held out of the training images by the training-rules experiment, to pick each run's epoch.
