@@ -439,7 +439,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "Weights start as N(0, (gain / √fan_in)²). At the recipe's gain 1.5 an untrained IF network fires "
                "in every layer (8 % on average over the hidden layers), but a LIF network (τ = 1.1) is silent "
                "after its third layer: LIF takes 1/τ of each input and keeps 9 % of its membrane per step, where "
-               "IF integrates. Gain 2.5 gives LIF IF's mean hidden rate, 3.0 about twice it "
+               "IF integrates. Gain 2.5 gives LIF IF's mean hidden rate, 3.0 nearly twice it "
                "(scripts/init_firing_rates.py --lif). The gain 1.5 cells are Table 1's runs, and the others are "
                "trained for as many epochs. \"PSNR (paper)\" is the paper's VTSNN-LIF number at η = 0.2.",
                per_epoch=True),
