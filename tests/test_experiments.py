@@ -160,6 +160,9 @@ def test_as_recorded_gives_each_cell_the_configuration_and_epochs_its_result_rec
     for options in ({"epochs": 2}, {"overrides": {"val_size": 10}}):
         with pytest.raises(ValueError, match="--as-recorded"):
             cells("table1", recorded_in=tmp_path, **options)
+    # The command recorded with the results says so when no command line is given.
+    assert experiments.reproduce_command("table1", subset="id=mnist-if-0.2", as_recorded=True) == \
+        "vtsnn reproduce table1 --subset id=mnist-if-0.2 --as-recorded"
 
 
 # ------------------------------------------------------------------------ end to end

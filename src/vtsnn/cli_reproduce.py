@@ -105,7 +105,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     elif hasattr(args, "argv"):             # set by vtsnn's main: the command exactly as typed
         command = _user_command(args)
     else:
-        command = reproduce_command(args.name, args.epochs, args.subset, overrides)
+        command = reproduce_command(args.name, args.epochs, args.subset, overrides, args.as_recorded)
     args.interrupt_hint = "finished epochs are saved; run the same command again to continue"
     if args.jobs > 1:
         return run_in_parallel(args, command, selected)

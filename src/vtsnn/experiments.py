@@ -672,7 +672,7 @@ def run_status(cell: Cell, runs_root, out_root) -> str:
 
 # ============================================================================ running
 
-def reproduce_command(name: str, epochs=None, subset=None, overrides=None) -> str:
+def reproduce_command(name: str, epochs=None, subset=None, overrides=None, as_recorded: bool = False) -> str:
     """The ``vtsnn reproduce`` command line that runs these settings (for the records)."""
     words = ["vtsnn", "reproduce", name]
     if epochs is not None:
@@ -682,6 +682,8 @@ def reproduce_command(name: str, epochs=None, subset=None, overrides=None) -> st
     for key, value in (overrides or {}).items():
         text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         words += ["--override", f"{key}={text}"]
+    if as_recorded:
+        words.append("--as-recorded")
     return shlex.join(words)
 
 
@@ -704,7 +706,7 @@ def run_experiment(name: str, out_root="results", runs_root="runs", epochs: int 
     if not selected:
         raise ValueError(f"no cell of {name} matches the subset {subset!r}; see 'vtsnn reproduce {name} --list'")
     mine = shard_cells(selected, shard)
-    command = command or reproduce_command(name, epochs, subset, overrides)
+    command = command or reproduce_command(name, epochs, subset, overrides, as_recorded=recorded_in is not None)
     log(f"{name}: {len(mine)} of {len(selected)} cells in shard {shard[0]}/{shard[1]}")
     records = []
     for position, cell in enumerate(mine, 1):
