@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 12, "lif-tau": 6,
-                      "lif-init": 6}
+                      "lif-init": 6, "weight-average": 10}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -413,9 +413,10 @@ def test_training_rule_cells_are_table2s_uwe_uwd_cells_with_a_validation_split()
         assert cell.run_name == f"training-rules/{cell_id}"       # its own runs, not Table 2's 1-epoch ones
 
 
-@pytest.mark.parametrize("name, field_name", [("output-threshold", "output_threshold"), ("learning-rate", "lr"),
-                                               ("lif-tau", "tau"), ("lif-init", "init_gain")])
-def test_lever_cells_are_table1_cells_with_one_field_changed_and_share_its_runs_at_its_value(name, field_name):
+@pytest.mark.parametrize("name, field_name, count", [("output-threshold", "output_threshold", 3), ("learning-rate", "lr", 3),
+                                                      ("lif-tau", "tau", 3), ("lif-init", "init_gain", 3),
+                                                      ("weight-average", "ema_decay", 2)])
+def test_lever_cells_are_table1_cells_with_one_field_changed_and_share_its_runs_at_its_value(name, field_name, count):
     table1 = by_id("table1")
     values = set()
     for cell in cells(name):
@@ -425,7 +426,7 @@ def test_lever_cells_are_table1_cells_with_one_field_changed_and_share_its_runs_
         assert cell.config == dataclasses.replace(original.config, **{field_name: value})
         assert cell.paper == original.paper
         assert (cell.run_name == original.run_name) == (value == getattr(original.config, field_name))
-    assert len(values) == 3                      # Table 1's value and two others
+    assert len(values) == count                  # Table 1's value and the others
 
 
 def test_summary_record_adds_the_cells_labels_after_its_fields():

@@ -8,7 +8,8 @@ import torch
 
 from vtsnn import train as train_module
 from vtsnn.checkpoint import CheckpointError
-from vtsnn.train import TrainConfig, build_model, load_trained, train
+from vtsnn.train import (TrainConfig, build_model, evaluate, latest_checkpoint, load_test_set, load_trained,
+                         stored_raw_weights, train)
 
 
 def tiny_config(**overrides):
@@ -48,8 +49,9 @@ def test_training_changes_the_weights_and_is_deterministic(tiny_mnist, tmp_path)
     assert any(not torch.equal(a[k], initial[k]) for k in a)
 
 
-def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch):
-    config = tiny_config(epochs=3)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch, ema_decay):
+    config = tiny_config(epochs=3, ema_decay=ema_decay)
     train(config, tmp_path / "whole", progress=False, data_dir=tiny_mnist)
 
     calls = {"n": 0}
@@ -70,6 +72,21 @@ def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path,
 
     whole, split = weights_of(tmp_path / "whole"), weights_of(tmp_path / "split")
     assert all(torch.equal(whole[k], split[k]) for k in whole)
+    whole_raw, split_raw = (stored_raw_weights(latest_checkpoint(tmp_path / run)) for run in ("whole", "split"))
+    assert whole_raw.keys() == split_raw.keys() == (whole.keys() if ema_decay else set())
+    assert all(torch.equal(whole_raw[k], split_raw[k]) for k in whole_raw)
+
+
+def test_weight_average_is_what_a_run_scores_and_saves_while_training_is_unchanged(tiny_mnist, tmp_path):
+    train(tiny_config(), tmp_path / "plain", progress=False, data_dir=tiny_mnist)
+    last = train(tiny_config(ema_decay=0.9), tmp_path / "averaged", progress=False, data_dir=tiny_mnist)
+    plain, averaged = weights_of(tmp_path / "plain"), weights_of(tmp_path / "averaged")
+    raw = stored_raw_weights(latest_checkpoint(tmp_path / "averaged"))
+    assert all(torch.equal(raw[k], plain[k]) for k in plain)          # the optimizer's path is the same
+    assert any(not torch.equal(averaged[k], plain[k]) for k in plain)  # but the model handed out differs
+    model, config = load_trained(tmp_path / "averaged")
+    clean, noisy = load_test_set(config, tiny_mnist)
+    assert evaluate(model, clean, noisy, config)["psnr"] == pytest.approx(last["psnr"], abs=1e-6)
 
 
 def test_existing_run_needs_resume_and_the_same_configuration(tiny_mnist, tmp_path):

@@ -53,6 +53,8 @@ FIELD_HELP = {
     "lr": "Adam learning rate",
     "lr_schedule": "constant, or cosine (to 0 over the run)",
     "weight_decay": "Adam weight decay",
+    "ema_decay": ("evaluate, keep and save an exponential moving average of the weights with this decay "
+                  "(0: off, the raw weights)"),
     "init": "weight initialization: default (PyTorch) or spiking (scaled for 0/1 inputs)",
     "init_gain": "gain of the spiking initialization",
     "init_from": "start from the weights of this run or checkpoint folder (same network)",

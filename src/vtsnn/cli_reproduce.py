@@ -38,6 +38,7 @@ DESCRIPTION = (
     "  learning-rate  the same IF cells (1e-3, 3e-3, 1e-2) and LIF at eta 0.2 (1e-3, 1e-2): Adam's peak rate\n"
     "  lif-tau  LIF at eta 0.2 (MNIST, F-MNIST) with the membrane time constant 1.1, 2, 4\n"
     "  lif-init  the same LIF cells with the initial weights' gain 1.5 (the recipe), 2.5, 3.0\n"
+    "  weight-average  F-MNIST, CIFAR-10 IF and all LIF at eta 0.2, with a moving average of the weights\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"

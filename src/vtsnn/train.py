@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .allocator import keep_freed_memory
+from .averaging import WeightAverage
 from .coding import DECODERS, decode, ttfs_encode, uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .losses import itbp_loss, stbp_loss
@@ -88,6 +89,7 @@ class TrainConfig(ConfigRecord):
     lr: float = 1e-3
     lr_schedule: str = "constant"        # or "cosine" (to 0 over the run)
     weight_decay: float = 0.0
+    ema_decay: float = 0.0               # score and keep a moving average of the weights (0: off)
     init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
     init_gain: float = 2.0
     init_from: str | None = None         # start from this checkpoint's weights (same network)
@@ -124,6 +126,7 @@ class TrainConfig(ConfigRecord):
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
             (self.val_size >= 0, f"val_size must be 0 (no validation set) or positive, got {self.val_size}"),
+            (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
         ]
         self.require(checks)
 
@@ -262,11 +265,14 @@ def _rng_tensor(generator: torch.Generator) -> torch.Tensor:
     return generator.get_state().clone()
 
 
-def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainConfig, progress: dict) -> Path:
+def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainConfig, progress: dict,
+                    raw_weights: dict | None = None) -> Path:
     """Write epoch ``progress['epoch']`` to a fresh folder, then point ``latest.json`` at it.
 
     The folder is complete before it gets its final name and before ``latest.json``
     names it, so a run killed at any moment resumes from the last complete epoch.
+    With a weight average, ``model`` holds the average (the model the run hands out)
+    and ``raw_weights`` the optimizer's weights, kept only to resume.
     """
     name = f"epoch-{progress['epoch']:04d}"
     final = run_dir / name
@@ -275,6 +281,8 @@ def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainCon
     ckpt.save_weights(staging, _unwrap(model), config.to_dict())
     tensors, optimizer_meta = ckpt.flatten_optimizer_state(optimizer)
     tensors["rng.train"] = _rng_tensor(generator)
+    for parameter_name, tensor in (raw_weights or {}).items():
+        tensors[RAW_PREFIX + parameter_name] = tensor.contiguous()
     ckpt.atomic_save_tensors(staging / "state.safetensors", tensors)
     ckpt.atomic_write_json(staging / "state.json", {**progress, "optimizer": optimizer_meta})
     replace_folder(staging, final)
@@ -286,6 +294,13 @@ def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainCon
 
 
 BEST = "best"
+RAW_PREFIX = "raw."     # the optimizer's weights of a run that hands out a weight average
+
+
+def stored_raw_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The optimizer's weights saved beside a weight-averaged checkpoint's model."""
+    tensors = load_file(str(checkpoint / "state.safetensors"))
+    return {name[len(RAW_PREFIX):]: tensor for name, tensor in tensors.items() if name.startswith(RAW_PREFIX)}
 
 
 def best_record(run_dir: Path) -> dict | None:
@@ -465,6 +480,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
 
     model = prepare_model(model, config, device)
     move_optimizer_state(optimizer, device)
+    average = start_weight_average(model, config, latest, start)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
@@ -496,7 +512,21 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
 
     return run_epochs(run_dir, config, model, optimizer, generator, start,
                       train_images.shape[0], batch_loss, evaluate_epoch, describe, progress, rank,
-                      select_key="val_psnr" if val_clean is not None else None)
+                      select_key="val_psnr" if val_clean is not None else None, average=average)
+
+
+def start_weight_average(model, config: TrainConfig, latest: Path | None, start) -> WeightAverage | None:
+    """The run's weight average (``None`` without ``ema_decay``), resumed from ``latest``.
+
+    A resumed averaged run has just loaded its checkpoint's model, the average; the
+    optimizer's own weights come from the checkpoint's state.
+    """
+    if not config.ema_decay:
+        return None
+    average = WeightAverage(model, config.ema_decay, updates=start[2])
+    if latest is not None:
+        average.load_raw(stored_raw_weights(latest))
+    return average
 
 
 # The validation images get their own fixed noise, not the test set's draw.
@@ -524,7 +554,7 @@ def split_training_set(images: torch.Tensor, config: TrainConfig) -> tuple[torch
 
 def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[int, int, int],
                dataset_size: int, batch_loss, evaluate_epoch, describe, progress: bool = True,
-               rank: int = 0, select_key: str | None = None) -> dict:
+               rank: int = 0, select_key: str | None = None, average: WeightAverage | None = None) -> dict:
     """The epoch loop shared by denoisers and classifiers; returns the last evaluation record.
 
     Each epoch shuffles with ``generator``, sets the scheduled learning rate, takes one
@@ -532,7 +562,9 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
     ``config.log_every`` steps, then (on rank 0) scores ``evaluate_epoch()``, logs it and
     writes the checkpoint. ``start`` is (epoch, images seen, step) of a resumed run.
     With ``select_key`` (a validation score, higher is better) the best epoch so far is
-    also kept in ``run_dir/best`` (:func:`keep_if_best`).
+    also kept in ``run_dir/best`` (:func:`keep_if_best`). With ``average`` (a
+    :class:`WeightAverage`, updated after every step) the averaged weights are the ones
+    scored, kept and saved as the model.
     Sets the process's allocator to reuse freed memory (:mod:`vtsnn.allocator`), which
     makes CPU training steps about 1.3x faster.
     """
@@ -557,6 +589,8 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update()
             step += 1
             images_seen += indices.shape[0]
             # Summed on the loss's device: reading it (.item()) makes the host wait for a
@@ -573,17 +607,19 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
                 running_loss, running_count = 0.0, 0
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if rank == 0:
-            metrics = evaluate_epoch()
-            record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen, **metrics,
-                      "epoch_seconds": round(seconds, 2), "epoch_cpu_seconds": round(cpu_seconds, 2),
-                      "train_img_s": round(steps_per_epoch * config.batch_size / seconds, 1)}
-            append_log(run_dir, record)
-            progress_record = {"epoch": epoch + 1, "images": images_seen, "step": step, **metrics}
-            # Before the epoch's checkpoint: a run killed in between redoes this epoch,
-            # gets the same weights and finds them already kept.
-            if select_key is not None:
-                keep_if_best(run_dir, model, config, select_key, progress_record)
-            save_checkpoint(run_dir, model, optimizer, generator, config, progress_record)
+            # With a weight average, the average is scored, kept and saved as the model.
+            with average.applied() if average is not None else nullcontext() as raw_weights:
+                metrics = evaluate_epoch()
+                record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen, **metrics,
+                          "epoch_seconds": round(seconds, 2), "epoch_cpu_seconds": round(cpu_seconds, 2),
+                          "train_img_s": round(steps_per_epoch * config.batch_size / seconds, 1)}
+                append_log(run_dir, record)
+                progress_record = {"epoch": epoch + 1, "images": images_seen, "step": step, **metrics}
+                # Before the epoch's checkpoint: a run killed in between redoes this epoch,
+                # gets the same weights and finds them already kept.
+                if select_key is not None:
+                    keep_if_best(run_dir, model, config, select_key, progress_record)
+                save_checkpoint(run_dir, model, optimizer, generator, config, progress_record, raw_weights)
             if progress:
                 tqdm.write(f"epoch {epoch + 1}: {describe(record)}")
     if not record and (run_dir / "latest.json").is_file():
