@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
-                      "training-rules": 3, "output-threshold": 6, "learning-rate": 12, "lif-tau": 6,
+                      "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
@@ -421,12 +421,20 @@ def test_lever_cells_are_table1_cells_with_one_field_changed_and_share_its_runs_
     values = set()
     for cell in cells(name):
         original = table1[f"{cell.labels['dataset']}-{cell.labels['neuron']}-0.2"]
-        value = cell.labels[field_name]
+        value, seed = cell.labels[field_name], cell.labels.get("seed", original.config.seed)
         values.add(value)
-        assert cell.config == dataclasses.replace(original.config, **{field_name: value})
+        assert cell.config == dataclasses.replace(original.config, **{field_name: value, "seed": seed})
         assert cell.paper == original.paper
-        assert (cell.run_name == original.run_name) == (value == getattr(original.config, field_name))
+        assert (cell.run_name == original.run_name) == (value == getattr(original.config, field_name)
+                                                        and seed == original.config.seed)
     assert len(values) == count                  # Table 1's value and the others
+
+
+def test_learning_rate_repeats_fmnist_ifs_paper_rate_and_1e_2_with_another_seed():
+    repeated = {cell.cell_id: cell.config for cell in cells("learning-rate") if "seed" in cell.labels}
+    assert {(c.dataset, c.neuron, c.lr, c.seed) for c in repeated.values()} == {
+        ("fashion_mnist", "if", 1e-3, 1), ("fashion_mnist", "if", 1e-2, 1)}
+    assert set(repeated) == {"fashion_mnist-if-0.2-lr0.001-seed1", "fashion_mnist-if-0.2-lr0.01-seed1"}
 
 
 def test_summary_record_adds_the_cells_labels_after_its_fields():
