@@ -279,11 +279,15 @@ def _mpd_order_cells() -> list[Cell]:
     return cells
 
 
+def _with_seed(experiment: str, cell: Cell, seed: int) -> Cell:
+    """``cell`` trained with ``seed``, as a cell of ``experiment`` whose id ends in ``-seedN``."""
+    return Cell(experiment, f"{cell.cell_id}-seed{seed}", dataclasses.replace(cell.config, seed=seed),
+                cell.paper, {**cell.labels, "seed": seed})
+
+
 def _table2_seed_cells() -> list[Cell]:
     # Seed-major order, so a partial run leaves whole seeds; seed 0 shares Table 2's runs.
-    return [Cell("table2-seeds", f"{cell.cell_id}-seed{seed}", dataclasses.replace(cell.config, seed=seed),
-                 cell.paper, {**cell.labels, "seed": seed})
-            for seed in SEEDS for cell in _table2_cells()]
+    return [_with_seed("table2-seeds", cell, seed) for seed in SEEDS for cell in _table2_cells()]
 
 
 def _training_rule_cells() -> list[Cell]:
@@ -326,12 +330,9 @@ def _learning_rate_cells() -> list[Cell]:
 
 def _learning_rate_seed_cells() -> list[Cell]:
     """F-MNIST IF at eta 0.2 with the paper's rate and 1e-2, trained again with other seeds."""
-    cells = []
-    for cell in _lever_cells("learning-rate", "if", ("fashion_mnist",), "lr", LEARNING_RATES_LIF, "lr"):
-        for seed in LEARNING_RATE_SEEDS:
-            cells.append(Cell("learning-rate", f"{cell.cell_id}-seed{seed}", dataclasses.replace(cell.config, seed=seed),
-                              cell.paper, {**cell.labels, "seed": seed}))
-    return cells
+    return [_with_seed("learning-rate", cell, seed)
+            for cell in _lever_cells("learning-rate", "if", ("fashion_mnist",), "lr", LEARNING_RATES_LIF, "lr")
+            for seed in LEARNING_RATE_SEEDS]
 
 
 def _lif_tau_cells() -> list[Cell]:
