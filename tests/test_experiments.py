@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
-                      "lif-init": 6, "weight-average": 10}
+                      "lif-init": 6, "weight-average": 10, "lr-and-average": 20}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -428,6 +428,24 @@ def test_lever_cells_are_table1_cells_with_one_field_changed_and_share_its_runs_
         assert (cell.run_name == original.run_name) == (value == getattr(original.config, field_name)
                                                         and seed == original.config.seed)
     assert len(values) == count                  # Table 1's value and the others
+
+
+def test_lr_and_average_crosses_both_levers_and_trains_only_the_combination_anew():
+    table1, learning_rate, average = by_id("table1"), by_id("learning-rate"), by_id("weight-average")
+    combined = cells("lr-and-average")
+    assert {(c.labels["lr"], c.labels["ema_decay"]) for c in combined} == {(1e-3, 0.0), (1e-3, 0.999),
+                                                                            (1e-2, 0.0), (1e-2, 0.999)}
+    for cell in combined:
+        key = f"{cell.labels['dataset']}-{cell.labels['neuron']}-0.2"
+        lr, decay = cell.labels["lr"], cell.labels["ema_decay"]
+        assert cell.config == dataclasses.replace(table1[key].config, lr=lr, ema_decay=decay)
+        assert cell.paper == table1[key].paper
+        shared = {(1e-3, 0.0): table1[key], (1e-2, 0.0): learning_rate.get(f"{key}-lr0.01"),
+                  (1e-3, 0.999): average[f"{key}-ema0.999"]}.get((lr, decay))
+        if shared is None:
+            assert cell.run_name == f"lr-and-average/{cell.cell_id}"
+        else:
+            assert cell.run_name == shared.run_name
 
 
 def test_learning_rate_repeats_fmnist_ifs_paper_rate_and_1e_2_with_another_seed():
