@@ -30,7 +30,7 @@ def by_id(name: str) -> dict:
 def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
-                      "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 4, "ann-ceiling": 12, "noise-scale": 4,
+                      "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20}
     assert len(cells("all")) == sum(counts.values())
@@ -395,12 +395,17 @@ def test_cpu_seconds_need_every_epoch_logged(tmp_path):
     assert experiments.training_seconds(tmp_path, "epoch_cpu_seconds") == 38.0
 
 
-def test_mpd_order_cells_change_only_the_decoder_of_table2s_mpd_cells():
+def test_mpd_order_cells_change_only_the_decoder_of_table2s_mpd_cells_and_repeat_them_with_three_seeds():
     table2 = by_id("table2")
+    seeds = []
     for cell in cells("mpd-order"):
-        original = table2[cell.cell_id.replace("-mpd-early", "-mpd")]
-        assert cell.config == dataclasses.replace(original.config, decoder="mpd-early")
+        seed = cell.labels.get("seed", 0)
+        seeds.append(seed)
+        original = table2[cell.cell_id.replace("-mpd-early", "-mpd").removesuffix(f"-seed{seed}")]
+        assert cell.config == dataclasses.replace(original.config, decoder="mpd-early", seed=seed)
         assert cell.paper == original.paper and cell.labels["decoder"] == "mpd-early"
+        assert cell.run_name == f"mpd-order/{cell.cell_id}"
+    assert seeds == [0] * 4 + [1] * 4 + [2] * 4        # seed-major; seed 0's cells keep their ids
 
 
 def test_training_rule_cells_are_table2s_uwe_uwd_cells_with_a_validation_split():
@@ -468,12 +473,23 @@ def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_decodes_better_with_the_e
     assert early > experiments.codec_roundtrip_psnr(levels, "ttfs", "mpd") + 3
 
 
+def test_mpd_order_report_gives_each_rows_mean_over_seeds(tmp_path):
+    for seed, psnr in enumerate([17.0, 18.0, 19.0]):
+        cell = "ttfs-mpd-early-stbp" + (f"-seed{seed}" if seed else "")     # seed 0 keeps its id
+        record = {**_table2_seed_record("TTFS-MPD-EARLY-STBP", "", seed, psnr, 9.76), "experiment": "mpd-order",
+                  "cell": cell}
+        experiments.write_json(tmp_path / "mpd-order" / f"{cell}.json", record)
+    experiments.write_reports("mpd-order", tmp_path, data_dir=tmp_path / "nowhere", log=lambda message: None)
+    text = (tmp_path / "mpd-order" / "README.md").read_text()
+    assert "| TTFS-MPD-EARLY-STBP |  | 0, 1, 2 | 18.00 | 1.00 | 17.00 to 19.00 | 9.76 | 1 | 1 |" in text
+
+
 def test_mpd_order_report_has_the_roundtrip_table(tiny_mnist, tmp_path):
     experiments.write_reports("mpd-order", tmp_path, data_dir=tiny_mnist, log=lambda message: None)
     text = (tmp_path / "mpd-order" / "README.md").read_text()
     assert "## Round trip of each code pair (ITBP's target, decoded)" in text and "16 clean MNIST test images" in text
     assert "| encoder | uwd | mpd | mpd-early |" in text and "| uwe | inf |" in text
-    assert text.count("not run") == 4
+    assert text.count("not run") == len(cells("mpd-order"))
     experiments.write_reports("mpd-order", tmp_path, data_dir=tmp_path / "nowhere", log=lambda message: None)
     assert "Not computed" in (tmp_path / "mpd-order" / "README.md").read_text()
 

@@ -29,7 +29,7 @@ DESCRIPTION = (
     "  fig7     PSNR/MSE and output firing rate against the output threshold\n"
     "  energy   operations and energy of the MNIST eta 0.2 IF model\n"
     "  seeds    the MNIST eta 0.2 IF model with seeds 0, 1, 2 (mean and spread)\n"
-    "  mpd-order  Table 2's MPD cells with MPD's weights reversed, and each code pair's round trip\n"
+    "  mpd-order  Table 2's MPD cells with MPD's weights reversed (seeds 0, 1, 2), and each code pair's round trip\n"
     "  table2-seeds  every Table 2 cell with seeds 0, 1, 2: mean, spread and ranks per row\n"
     "  ann-ceiling  the same-architecture ANN at each dataset and eta 0.2-0.8\n"
     "  noise-scale  MNIST IF with the noise scaled by MNIST's std (a reading of the paper)\n"

@@ -12,7 +12,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     energy   operations and energy of the MNIST eta = 0.2 IF model (Table 3)          1 cell
     seeds    the MNIST eta = 0.2 IF model with seeds 0, 1, 2: mean and spread         3 cells
     mpd-order  Table 2's MPD cells with MPD's weights reversed (the first step weighing
-             most, as TTFS's bright pixels fire first), and every code pair's round trip 4 cells
+             most, as TTFS's bright pixels fire first), with seeds 0, 1, 2, and every
+             code pair's round trip                                                   12 cells
     table2-seeds  every Table 2 row with seeds 0, 1, 2: mean and spread per row, and
              whether the rows' order holds across seeds                               39 cells
     ann-ceiling  the same-architecture ANN on Table 1's datasets and noise levels:
@@ -268,6 +269,12 @@ def _seed_cells() -> list[Cell]:
 
 
 def _mpd_order_cells() -> list[Cell]:
+    # Seed-major, as table2-seeds: seed 0's cells keep their ids, the others end in -seedN.
+    first = _mpd_order_seed0_cells()
+    return first + [_with_seed("mpd-order", cell, seed) for seed in SEEDS[1:] for cell in first]
+
+
+def _mpd_order_seed0_cells() -> list[Cell]:
     cells = []
     for encoder, training, reading in (("ttfs", "itbp", "through-time"), ("ttfs", "itbp", "detached"),
                                        ("uwe", "itbp", "through-time"), ("ttfs", "stbp", "")):
@@ -436,7 +443,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                _mpd_order_cells, (("method", "row"), ("ITBP reading", "reading")),
                "Table 2's MPD cells with the decoder `mpd-early`: MPD's weights reversed to θ^t, so that early "
                "spikes decode bright, as in TTFS (DESIGN.md's MPD weighs the last step most, θ^(T-1-t)). "
-               "\"PSNR (paper)\" is the paper's number for the same encoder, MPD and training."),
+               "\"PSNR (paper)\" is the paper's number for the same encoder, MPD and training. Each cell is "
+               "trained with seeds 0, 1 and 2 (the cells ending in -seed1 and -seed2); below the cells, each "
+               "row's mean and spread."),
     Experiment("table2-seeds", "Table 2 with three seeds (MNIST, η = 0.2, IF)", _table2_seed_cells,
                (("method", "row"), ("ITBP reading", "reading"), ("seed", "seed")),
                "Table 2's cells, each trained with seeds 0, 1 and 2 (seed 0 is Table 2's own run when the "
@@ -1219,9 +1228,12 @@ def _roundtrip_section(experiment: Experiment, data_dir) -> list[str]:
     return lines + ["", "`inf`: the code is exact (UWD inverts UWE).", ""]
 
 
+ROW_SEED_EXPERIMENTS = ("table2-seeds", "mpd-order")
+
+
 def _row_seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
-    """Per row of Table 2: mean and spread over seeds, ranks, and which orders every seed agrees on."""
-    if experiment.name != "table2-seeds":
+    """Per row of Table 2 (or of mpd-order): mean and spread over seeds, ranks, and which orders every seed agrees on."""
+    if experiment.name not in ROW_SEED_EXPERIMENTS:
         return []
     rows = seed_rows(records)
     if not rows:
