@@ -32,7 +32,8 @@ def test_every_experiment_has_its_cells():
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
-                      "lif-init": 6, "weight-average": 10, "lr-and-average": 20}
+                      "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
+                      "long-training": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -451,6 +452,20 @@ def test_lr_and_average_crosses_both_levers_and_trains_only_the_combination_anew
             assert cell.run_name == f"lr-and-average/{cell.cell_id}"
         else:
             assert cell.run_name == shared.run_name
+
+
+def test_long_training_cells_keep_their_own_epochs_and_the_shortest_shares_lr_and_averages_run():
+    combined = by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"]
+    long = cells("long-training", overrides={"val_size": 5000})
+    assert [cell.config.epochs for cell in long] == list(experiments.LONG_TRAINING_EPOCHS)
+    for cell in long:
+        assert cell.config == dataclasses.replace(combined.config, epochs=cell.config.epochs, val_size=5000)
+    assert long[0].run_name == combined.run_name and long[1].run_name == f"long-training/{long[1].cell_id}"
+    with pytest.raises(ValueError, match="give no --epochs"):
+        cells("long-training", epochs=3)
+    everything = {cell.cell_id: cell.config.epochs for cell in cells("all", epochs=2)
+                  if cell.experiment == "long-training"}
+    assert list(everything.values()) == list(experiments.LONG_TRAINING_EPOCHS)   # "all" leaves them alone
 
 
 def test_learning_rate_repeats_fmnist_ifs_paper_rate_and_1e_2_with_another_seed():
