@@ -33,7 +33,7 @@ def test_every_experiment_has_its_cells():
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
-                      "long-training": 2}
+                      "long-training": 1}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -454,18 +454,13 @@ def test_lr_and_average_crosses_both_levers_and_trains_only_the_combination_anew
             assert cell.run_name == shared.run_name
 
 
-def test_long_training_cells_keep_their_own_epochs_and_the_shortest_shares_lr_and_averages_run():
+def test_long_training_is_lr_and_averages_combined_fmnist_cell_trained_longer_unless_told():
     combined = by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"]
-    long = cells("long-training", overrides={"val_size": 5000})
-    assert [cell.config.epochs for cell in long] == list(experiments.LONG_TRAINING_EPOCHS)
-    for cell in long:
-        assert cell.config == dataclasses.replace(combined.config, epochs=cell.config.epochs, val_size=5000)
-    assert long[0].run_name == combined.run_name and long[1].run_name == f"long-training/{long[1].cell_id}"
-    with pytest.raises(ValueError, match="give no --epochs"):
-        cells("long-training", epochs=3)
-    everything = {cell.cell_id: cell.config.epochs for cell in cells("all", epochs=2)
-                  if cell.experiment == "long-training"}
-    assert list(everything.values()) == list(experiments.LONG_TRAINING_EPOCHS)   # "all" leaves them alone
+    [long] = cells("long-training")
+    assert long.config == dataclasses.replace(combined.config, epochs=experiments.LONG_TRAINING_EPOCHS)
+    assert long.run_name == f"long-training/{long.cell_id}" and long.paper == combined.paper
+    [reduced] = cells("long-training", epochs=2)
+    assert reduced.config.epochs == 2
 
 
 def test_learning_rate_repeats_fmnist_ifs_paper_rate_and_1e_2_with_another_seed():

@@ -41,7 +41,7 @@ DESCRIPTION = (
     "  lif-init  the same LIF cells with the initial weights' gain 1.5 (the recipe), 2.5, 3.0\n"
     "  weight-average  F-MNIST, CIFAR-10 IF and all LIF at eta 0.2, with a moving average of the weights\n"
     "  lr-and-average  the same cells at Adam's 1e-3 and 1e-2, each with and without the average\n"
-    "  long-training  F-MNIST IF at eta 0.2 with both levers, 5 and 15 epochs (takes no --epochs)\n"
+    "  long-training  F-MNIST IF at eta 0.2 with both levers, 15 epochs unless --epochs is given\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
