@@ -10,16 +10,16 @@ the epoch, not over every step: it is what the README quotes as an epoch's train
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from vtsnn.experiments import read_log
 
 
 def epoch_rows(log_path: Path) -> list[tuple[int, float | None, float | None]]:
     """``(epoch, mean logged training loss, test PSNR)`` per epoch, in order."""
     losses: dict[int, list[float]] = {}
     psnrs: dict[int, float] = {}
-    for line in log_path.read_text().splitlines():
-        record = json.loads(line)
+    for record in read_log(log_path):
         if record.get("kind") == "train":
             losses.setdefault(record["epoch"], []).append(record["loss"])
         elif record.get("kind") == "eval":
