@@ -33,7 +33,7 @@ def test_every_experiment_has_its_cells():
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
-                      "long-training": 1}
+                      "long-training": 1, "plane-weights": 6}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -137,6 +137,8 @@ def test_shards_are_disjoint_and_cover_every_cell(name):
 def test_epochs_and_overrides_reach_every_config():
     overrides = parse_overrides(["channels=4,8", "train_limit=32", "precision=bf16", "test_limit=none"])
     assert overrides == {"channels": (4, 8), "train_limit": 32, "precision": "bf16", "test_limit": None}
+    with pytest.raises(ValueError, match="one KEY=VALUE per --override"):
+        parse_overrides(["train_limit=300,test_limit=50"])
     selected = cells("table2", epochs=2, overrides=overrides)
     assert all(c.config.channels == (4, 8) and c.config.epochs == 2 and c.config.precision == "bf16"
                for c in selected)
@@ -461,6 +463,20 @@ def test_long_training_is_lr_and_averages_combined_fmnist_cell_trained_longer_un
     assert long.run_name == f"long-training/{long.cell_id}" and long.paper == combined.paper
     [reduced] = cells("long-training", epochs=2)
     assert reduced.config.epochs == 2
+
+
+def test_plane_weights_are_lr_and_averages_cells_with_squared_weights_trained_as_table1():
+    combined = by_id("lr-and-average")
+    squared = cells("plane-weights")
+    assert {(c.labels["dataset"], c.labels["neuron"], c.labels["lr"]) for c in squared} == {
+        ("fashion_mnist", "if", 1e-3), ("cifar10", "if", 1e-3), ("mnist", "lif", 1e-3),
+        ("fashion_mnist", "lif", 1e-3), ("cifar10", "lif", 1e-3), ("fashion_mnist", "if", 1e-2)}
+    for cell in squared:
+        lr, decay = cell.labels["lr"], cell.labels["ema_decay"]
+        twin = combined[f"{cell.labels['dataset']}-{cell.labels['neuron']}-0.2-lr{lr:g}-ema{decay:g}"]
+        assert cell.config == dataclasses.replace(twin.config, loss="bitplane-squared", val_size=5000,
+                                                  epochs=5 if cell.labels["neuron"] == "if" else 3)
+        assert cell.paper == twin.paper and cell.run_name == f"plane-weights/{cell.cell_id}"
 
 
 def test_learning_rate_repeats_fmnist_ifs_paper_rate_and_1e_2_with_another_seed():

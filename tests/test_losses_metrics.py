@@ -22,6 +22,20 @@ def test_itbp_loss_weights_planes_by_the_decoder():
     assert itbp_loss(target, target).item() == 0
 
 
+def test_squared_plane_weights_equal_the_decoded_mse_when_one_plane_is_wrong():
+    clean = torch.tensor([[0.0, 200 / 255, 1.0]])
+    target = uwe_encode(torch.round(clean * 255))
+    squares = sum(4 ** k for k in range(8))
+    for plane in range(8):
+        wrong = target.clone()
+        wrong[plane] = 1 - wrong[plane]
+        squared = itbp_loss(wrong, target, squared_weights=True).item()
+        assert squared == pytest.approx(4 ** (7 - plane) / squares)
+        # A flipped bit in plane t moves every pixel by 2^(7-t): the decoded MSE, rescaled.
+        assert squared * squares / 255 ** 2 == pytest.approx(stbp_loss(wrong, clean).item())
+    assert itbp_loss(target, target, squared_weights=True).item() == 0
+
+
 def test_stbp_loss_decodes_before_comparing():
     clean = torch.tensor([[0.5, 1.0]])
     exact = uwe_encode(torch.round(clean * 255))

@@ -129,7 +129,18 @@ def test_config_validation():
     assert TrainConfig(training="stbp").temporal_grad is True
     assert TrainConfig(training="itbp").temporal_grad is False
     assert TrainConfig(training="itbp", temporal_grad=True).loss == "bitplane"
+    with pytest.raises(ValueError, match="loss must be one of bitplane, bitplane-squared"):
+        TrainConfig(loss="bitplane_squared")
     assert TrainConfig.from_dict(TrainConfig(channels=(4, 8)).to_dict()) == TrainConfig(channels=(4, 8))
+
+
+def test_the_loss_field_chooses_the_plane_weights():
+    clean = torch.full((1, 1, 2, 2), 128, dtype=torch.uint8)      # only the MSB plane is on
+    silent = torch.zeros(8, 1, 1, 2, 2)
+    paper = train_module.compute_loss(silent, clean, TrainConfig())
+    squared = train_module.compute_loss(silent, clean, TrainConfig(loss="bitplane-squared"))
+    assert paper.item() == pytest.approx(128 / 255)
+    assert squared.item() == pytest.approx(128 ** 2 / sum(4 ** k for k in range(8)))
 
 
 def test_checkpoint_files_get_normal_permissions(tiny_mnist, tmp_path):

@@ -46,7 +46,8 @@ FIELD_HELP = {
     "neuron": "spiking neuron: if or lif",
     "encoder": "input spike code: uwe (bit planes) or ttfs",
     "decoder": "output decoding: uwd (bit-plane weights), mpd, or mpd-early (MPD, first step weighing most)",
-    "loss": "override the preset's loss: bitplane, decoded or mse",
+    "loss": ("override the preset's loss: bitplane, decoded, mse, or bitplane-squared (bit planes "
+             "weighted by the decoder weight squared)"),
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",
     "epochs": "total number of epochs (with --resume: train up to this many)",
     "batch_size": "images per optimizer step",

@@ -12,7 +12,8 @@ Method presets (DESIGN.md, "ITBP vs STBP"):
     training="ann"   the same-architecture ANN, MSE on real-valued images
 
 ``loss`` and ``temporal_grad`` override the preset separately: the authors' released
-script is ``training="itbp", temporal_grad=True``.
+script is ``training="itbp", temporal_grad=True``. ``loss="bitplane-squared"`` (ours)
+weighs each bit plane by its decoder weight squared, the plane's share of the pixel MSE.
 
 *Decision:* the bit-plane target is the clean image encoded with the *input*
 encoder (UWE or TTFS), as the paper's "encoded label"; evaluation always decodes the
@@ -48,6 +49,8 @@ from .probes import FiringRates
 BITS = 8
 TRAININGS = ("itbp", "stbp", "ann")
 PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse", False)}
+# "bitplane-squared": the bit-plane loss with squared plane weights (losses.itbp_loss).
+LOSSES = ("bitplane", "bitplane-squared", "decoded", "mse")
 
 
 class ConfigRecord:
@@ -82,7 +85,7 @@ class TrainConfig(ConfigRecord):
     neuron: str = "if"
     encoder: str = "uwe"
     decoder: str = "uwd"
-    loss: str | None = None              # None: the preset's ("bitplane", "decoded" or "mse")
+    loss: str | None = None              # None: the preset's ("bitplane", "decoded" or "mse"), or "bitplane-squared"
     temporal_grad: bool | None = None    # None: the preset's
     epochs: int = 1
     batch_size: int = 50
@@ -118,7 +121,7 @@ class TrainConfig(ConfigRecord):
             (self.neuron in ("if", "lif"), f"neuron must be 'if' or 'lif', got {self.neuron!r}"),
             (self.encoder in ("uwe", "ttfs"), f"encoder must be 'uwe' or 'ttfs', got {self.encoder!r}"),
             (self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}"),
-            (self.loss in ("bitplane", "decoded", "mse"), f"loss must be bitplane, decoded or mse, got {self.loss!r}"),
+            (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
             ((self.loss == "mse") == (self.training == "ann"), "the mse loss goes with training='ann' only"),
             (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
             (self.init in ("default", "spiking"), f"init must be default or spiking, got {self.init!r}"),
@@ -198,7 +201,8 @@ def compute_loss(output: torch.Tensor, clean: torch.Tensor, config: TrainConfig)
         return torch.nn.functional.mse_loss(output.float(), clean.float() / 255.0)
     if config.loss == "decoded":
         return stbp_loss(output, clean.float() / 255.0, config.decoder)
-    return itbp_loss(output, encode_input(clean, config), config.decoder)
+    return itbp_loss(output, encode_input(clean, config), config.decoder,
+                     squared_weights=config.loss == "bitplane-squared")
 
 
 def autocast_for(config: TrainConfig, device: torch.device):
