@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-OUTPUT_LAYER = "output_neuron"
+from vtsnn.models import OUTPUT_LAYER
 
 
 def hidden_mean(firing_rates: dict[str, float]) -> float:

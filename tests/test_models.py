@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from vtsnn.coding import uwe_encode
-from vtsnn.models import UNetANN, UVTSNN, VTLeNet, count_parameters
+from vtsnn.models import OUTPUT_LAYER, UNetANN, UVTSNN, VTLeNet, count_parameters
 
 
 def random_spikes(*shape, seed=0):
@@ -42,6 +42,7 @@ def test_configurable_widths_change_the_parameter_count():
 def test_output_threshold_defaults_to_the_papers():
     model = UVTSNN()
     assert model.output_neuron.v_threshold == pytest.approx(0.077)
+    assert dict(model.named_modules())[OUTPUT_LAYER] is model.output_neuron    # the name firing rates use
     assert {n.v_threshold for n in model.modules() if hasattr(n, "v_threshold") and n is not model.output_neuron} == {1.0}
 
 

@@ -83,7 +83,7 @@ from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
 from .coding import DECODERS
 from .data import DataError, load_dataset
-from .models import OUTPUT_THRESHOLD
+from .models import OUTPUT_LAYER, OUTPUT_THRESHOLD
 from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
 from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_test_set, load_trained
@@ -110,8 +110,9 @@ OUTPUT_THRESHOLDS = (OUTPUT_THRESHOLD, 0.5, 1.0)
 # A 1-epoch screen on F-MNIST (results/learning-rate/screen) rose from 3e-4 up to 1e-2, so
 # the learning-rate experiment trains the paper's 1e-3 against the two above it.
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
-# LIF at eta 0.2, on every dataset below the paper: the paper's rate against the screen's best.
-LEARNING_RATES_LIF = (1e-3, 1e-2)
+# The paper's rate against the screen's best: learning-rate's LIF cells and second seed,
+# and lr-and-average.
+PAPER_AND_SCREEN_RATES = (1e-3, 1e-2)
 # F-MNIST IF rose with the rate at seed 0; these seeds repeat its 1e-3 and 1e-2 cells.
 LEARNING_RATE_SEEDS = (1,)
 # LIF with tau = 1.1 keeps 9 % of its membrane from one bit plane to the next, so a hidden
@@ -340,14 +341,14 @@ def _output_threshold_cells() -> list[Cell]:
 
 def _learning_rate_cells() -> list[Cell]:
     return (_lever_cells("learning-rate", "if", BELOW_PAPER_DATASETS, "lr", LEARNING_RATES, "lr")
-            + _lever_cells("learning-rate", "lif", TABLE1_DATASETS, "lr", LEARNING_RATES_LIF, "lr")
+            + _lever_cells("learning-rate", "lif", TABLE1_DATASETS, "lr", PAPER_AND_SCREEN_RATES, "lr")
             + _learning_rate_seed_cells())
 
 
 def _learning_rate_seed_cells() -> list[Cell]:
     """F-MNIST IF at eta 0.2 with the paper's rate and 1e-2, trained again with other seeds."""
     return [_with_seed("learning-rate", cell, seed)
-            for cell in _lever_cells("learning-rate", "if", ("fashion_mnist",), "lr", LEARNING_RATES_LIF, "lr")
+            for cell in _lever_cells("learning-rate", "if", ("fashion_mnist",), "lr", PAPER_AND_SCREEN_RATES, "lr")
             for seed in LEARNING_RATE_SEEDS]
 
 
@@ -374,7 +375,7 @@ def _lr_and_average_cells() -> list[Cell]:
     cells = []
     for neuron, datasets in (("if", BELOW_PAPER_DATASETS), ("lif", TABLE1_DATASETS)):
         for dataset in datasets:
-            for lr in LEARNING_RATES_LIF:
+            for lr in PAPER_AND_SCREEN_RATES:
                 for decay in EMA_DECAYS:
                     cells.append(Cell("lr-and-average", f"{dataset}-{neuron}-0.2-lr{lr:g}-ema{decay:g}",
                                       _itbp(dataset, 0.2, neuron, lr=lr, ema_decay=decay),
@@ -548,8 +549,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "are shared: Table 1's, learning-rate's and weight-average's; only 1e-2 with the average is new. "
                "Each run is trained for as many epochs as Table 1's run beside it. \"PSNR (paper)\" is the "
                "paper's number for the same neuron at η = 0.2.", per_epoch=True),
-    Experiment("long-training", f"Longer training: F-MNIST IF at η = 0.2 with a learning rate of 1e-2 and weight "
-               f"averaging, for {LONG_TRAINING_EPOCHS} epochs", _long_training_cells, (("dataset", "dataset"),),
+    Experiment("long-training", "Longer training: F-MNIST IF at η = 0.2 with a learning rate of 1e-2 and weight "
+               "averaging, for more epochs", _long_training_cells, (("dataset", "dataset"),),
                "lr-and-average's F-MNIST IF cell with both levers (Adam's peak rate 1e-2, a moving average of the "
                f"weights with decay 0.999), trained for {LONG_TRAINING_EPOCHS} epochs unless --epochs says "
                "otherwise, its cosine schedule stretched to match; lr-and-average trains the same recipe for 5. "
@@ -988,7 +989,7 @@ def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy:
     clean01 = clean.float() / 255.0
     scores = {"psnr": psnr(denoised, clean01).item(), "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
               "mse": torch.mean((denoised.double() - clean01.double()) ** 2).item(),
-              "output_rate": rates.get("output_neuron"), "firing_rates": rates, "test_images": int(clean.shape[0]),
+              "output_rate": rates.get(OUTPUT_LAYER), "firing_rates": rates, "test_images": int(clean.shape[0]),
               **selection}
     if count_energy:
         scores["energy"] = _energy_report(model, config, noisy[:ENERGY_TEST_IMAGES])
@@ -1359,7 +1360,7 @@ def _energy_section(records: list[dict]) -> list[str]:
 
 def _layer_label(name: str) -> str:
     """``encoders.1.3`` -> ``enc1.3``; ``output_neuron`` -> ``out``."""
-    return "out" if name == "output_neuron" else name.replace("encoders.", "enc").replace("decoders.", "dec")
+    return "out" if name == OUTPUT_LAYER else name.replace("encoders.", "enc").replace("decoders.", "dec")
 
 
 def _measured_firing_rates(records: list[dict]) -> tuple[list[dict], list[str]]:

@@ -25,6 +25,8 @@ from .layers import TimeFolded, cat_channels, fold_time, unfold_time
 from .neurons import make_neuron
 
 OUTPUT_THRESHOLD = 0.077
+# The output neuron's attribute name in UVTSNN, and so its name in per-layer firing rates.
+OUTPUT_LAYER = "output_neuron"
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -93,7 +95,7 @@ class UVTSNN(UNetTopology):
         options = dict(tau=tau, v_reset=v_reset, temporal_grad=temporal_grad, backend=backend)
         super().__init__(in_channels, out_channels, channels,
                          lambda: make_neuron(neuron, v_threshold=v_threshold, **options))
-        self.output_neuron = make_neuron(neuron, v_threshold=output_threshold, **options)
+        self.output_neuron = make_neuron(neuron, v_threshold=output_threshold, **options)   # OUTPUT_LAYER
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         if spikes.dim() != 5:
