@@ -33,7 +33,8 @@ def test_every_experiment_has_its_cells():
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
-                      "long-training": 1, "plane-weights": 6}
+                      "long-training": 1, "plane-weights": 6,
+                      "decoded-loss": 6}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -477,6 +478,18 @@ def test_plane_weights_are_lr_and_averages_cells_with_squared_weights_trained_as
         assert cell.config == dataclasses.replace(twin.config, loss="bitplane-squared", val_size=5000,
                                                   epochs=5 if cell.labels["neuron"] == "if" else 3)
         assert cell.paper == twin.paper and cell.run_name == f"plane-weights/{cell.cell_id}"
+
+
+def test_decoded_loss_changes_only_the_loss_of_table1s_noisier_if_cells():
+    table1 = by_id("table1")
+    decoded = cells("decoded-loss")
+    assert {(c.labels["dataset"], c.labels["noise"]) for c in decoded} == {
+        (dataset, noise) for dataset in ("mnist", "fashion_mnist") for noise in (0.4, 0.6, 0.8)}
+    for cell in decoded:
+        twin = table1[f"{cell.labels['dataset']}-if-{cell.labels['noise']:g}"]
+        assert (cell.config.loss, cell.config.temporal_grad) == ("decoded", True) == ("decoded", twin.config.temporal_grad)
+        assert cell.config == dataclasses.replace(twin.config, training="stbp", loss="decoded", epochs=3, val_size=5000)
+        assert cell.paper == twin.paper and cell.run_name == f"decoded-loss/{cell.cell_id}"
 
 
 def test_learning_rate_repeats_fmnist_ifs_paper_rate_and_1e_2_with_another_seed():
