@@ -487,7 +487,7 @@ def test_decoded_loss_changes_only_the_loss_of_table1s_noisier_if_cells():
         (dataset, noise) for dataset in ("mnist", "fashion_mnist") for noise in (0.4, 0.6, 0.8)}
     for cell in decoded:
         twin = table1[f"{cell.labels['dataset']}-if-{cell.labels['noise']:g}"]
-        assert (cell.config.loss, cell.config.temporal_grad) == ("decoded", True) == ("decoded", twin.config.temporal_grad)
+        assert twin.config.temporal_grad      # Table 1's runs already train through time, as STBP does
         assert cell.config == dataclasses.replace(twin.config, training="stbp", loss="decoded", epochs=3, val_size=5000)
         assert cell.paper == twin.paper and cell.run_name == f"decoded-loss/{cell.cell_id}"
 
