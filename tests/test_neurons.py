@@ -121,6 +121,57 @@ def test_surrogate_function_values():
     assert atan_surrogate(torch.tensor(1.0)).item() == pytest.approx(1 / (1 + math.pi ** 2))
 
 
+def test_default_surrogate_alpha_is_the_old_formula_bit_for_bit():
+    # alpha = 2 must not move a single trained model: same bits as 1 / (1 + (pi u)^2).
+    u = torch.randn(10_000, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(atan_surrogate(u), 1.0 / (1.0 + (math.pi * u) ** 2))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 4.0])
+def test_surrogate_alpha_sets_peak_and_width(alpha):
+    # spikingjelly's ATan(alpha): peak alpha / 2, half the peak at |u| = 2 / (pi alpha).
+    assert atan_surrogate(torch.tensor(0.0), alpha).item() == pytest.approx(alpha / 2)
+    half_width = 2 / (math.pi * alpha)
+    assert atan_surrogate(torch.tensor(half_width), alpha).item() == pytest.approx(alpha / 4)
+    x = torch.tensor(0.3, requires_grad=True)
+    HeavisideATan.apply(x, alpha).backward()
+    assert x.grad.item() == pytest.approx((alpha / 2) / (1 + (math.pi / 2 * alpha * 0.3) ** 2))
+
+
+@pytest.mark.parametrize("temporal_grad", [False, True])
+def test_surrogate_alpha_changes_gradients_not_spikes(temporal_grad, kernels):
+    x = torch.randn(8, 3, 20, generator=torch.Generator().manual_seed(4)) * 0.8 + 0.4
+    spikes, grads = [], []
+    for alpha in (2.0, 4.0):
+        xi = x.clone().requires_grad_(True)
+        out = IF(temporal_grad=temporal_grad, surrogate_alpha=alpha)(xi)
+        out.sum().backward()
+        spikes.append(out.detach())
+        grads.append(xi.grad)
+    assert torch.equal(spikes[0], spikes[1])
+    assert not torch.allclose(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("kind", ["if", "lif"])
+@pytest.mark.parametrize("temporal_grad", [False, True])
+def test_fused_kernel_matches_reference_with_another_surrogate_alpha(kind, temporal_grad, kernels):
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(8, 4, 30, generator=generator, dtype=torch.float64) * 0.8 + 0.4
+    grad_out = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+    grads = []
+    for backend in ("fused", "reference"):
+        xi = x.clone().requires_grad_(True)
+        neuron = make_neuron(kind, temporal_grad=temporal_grad, surrogate_alpha=5.0, backend=backend)
+        (neuron(xi) * grad_out).sum().backward()
+        grads.append(xi.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+def test_surrogate_alpha_must_be_positive():
+    with pytest.raises(ValueError, match="surrogate_alpha"):
+        IF(surrogate_alpha=0.0)
+
+
 def test_bf16_input_keeps_float32_state_and_exact_spikes(kernels):
     # Inputs exactly representable in bf16: the spikes must equal the float32 run's.
     x = (torch.randint(-4, 12, (8, 2, 3, 4, 4), generator=torch.Generator().manual_seed(2)) / 8.0)

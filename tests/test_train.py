@@ -134,6 +134,20 @@ def test_config_validation():
     assert TrainConfig.from_dict(TrainConfig(channels=(4, 8)).to_dict()) == TrainConfig(channels=(4, 8))
 
 
+def test_surrogate_and_reset_settings_reach_every_neuron_and_are_checked():
+    from vtsnn.neurons import IF
+    model = build_model(TrainConfig(training="stbp", neuron="lif", detach_reset=True, surrogate_alpha=4.0))
+    neurons = [m for m in model.modules() if isinstance(m, IF)]
+    assert len(neurons) > 10
+    assert all(n.detach_reset and n.surrogate_alpha == 4.0 and n.temporal_grad for n in neurons)
+    with pytest.raises(ValueError, match="surrogate_alpha must be a positive number"):
+        TrainConfig(surrogate_alpha=-1.0)
+    # Runs trained before these settings existed read them as the paper's.
+    old = TrainConfig().to_dict()
+    del old["detach_reset"], old["surrogate_alpha"]
+    assert TrainConfig.from_dict(old) == TrainConfig()
+
+
 def test_the_loss_field_chooses_the_plane_weights():
     clean = torch.full((1, 1, 2, 2), 128, dtype=torch.uint8)      # only the MSB plane is on
     silent = torch.zeros(8, 1, 1, 2, 2)

@@ -49,6 +49,9 @@ FIELD_HELP = {
     "loss": ("override the preset's loss: bitplane, decoded, mse, or bitplane-squared (bit planes "
              "weighted by the decoder weight squared)"),
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",
+    "detach_reset": "with --temporal-grad: no gradient through the soft reset (spikingjelly's detach_reset)",
+    "surrogate_alpha": ("alpha of the arctangent surrogate (alpha/2) / (1 + (pi/2 alpha u)^2); larger is "
+                        "narrower and taller (2: the paper's)"),
     "epochs": "total number of epochs (with --resume: train up to this many)",
     "batch_size": "images per optimizer step",
     "lr": "Adam learning rate",

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .layers import TimeFolded, cat_channels, fold_time, unfold_time
-from .neurons import make_neuron
+from .neurons import SURROGATE_ALPHA, make_neuron
 
 OUTPUT_THRESHOLD = 0.077
 # The output neuron's attribute name in UVTSNN, and so its name in per-layer firing rates.
@@ -85,14 +85,19 @@ class UVTSNN(UNetTopology):
         tau: LIF time constant.
         v_reset: ``None`` = soft reset.
         temporal_grad: ``False`` = ITBP (no gradient through time), ``True`` = BPTT.
+        detach_reset: with ``temporal_grad``, no gradient through the soft reset.
+        surrogate_alpha: width parameter of the arctangent surrogate (2: DESIGN.md's).
         backend: neuron kernels, ``"fused"`` or ``"reference"``.
+
+    ``detach_reset`` and ``surrogate_alpha`` change training only; the forward pass is the same.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: tuple[int, ...] = (16, 32, 64),
                  neuron: str = "if", v_threshold: float = 1.0, output_threshold: float = OUTPUT_THRESHOLD,
                  tau: float = 1.1, v_reset: float | None = None, temporal_grad: bool = False,
-                 backend: str = "fused"):
-        options = dict(tau=tau, v_reset=v_reset, temporal_grad=temporal_grad, backend=backend)
+                 backend: str = "fused", detach_reset: bool = False, surrogate_alpha: float = SURROGATE_ALPHA):
+        options = dict(tau=tau, v_reset=v_reset, temporal_grad=temporal_grad, backend=backend,
+                       detach_reset=detach_reset, surrogate_alpha=surrogate_alpha)
         super().__init__(in_channels, out_channels, channels,
                          lambda: make_neuron(neuron, v_threshold=v_threshold, **options))
         self.output_neuron = make_neuron(neuron, v_threshold=output_threshold, **options)   # OUTPUT_LAYER

@@ -11,7 +11,9 @@ IF: ``leak = gain = 1``. LIF: ``v <- v + (x - (v - v_reset)) / tau``, i.e.
 ``leak = 1 - 1/tau``, ``gain = 1/tau`` (leaking to 0 with a soft reset).
 
 The Heaviside step has no useful derivative; backward uses the arctangent surrogate
-``d s / d h = 1 / (1 + (pi * (h - v_threshold))^2)`` (spikingjelly ``ATan(alpha=2)``).
+``d s / d h = (alpha / 2) / (1 + (pi / 2 * alpha * (h - v_threshold))^2)``, spikingjelly's
+``ATan(alpha)``. DESIGN.md's surrogate is ``alpha = 2``, ``1 / (1 + (pi * (h - v_threshold))^2)``;
+a larger alpha is narrower and taller (an experiment's lever, not the paper's).
 
 ``temporal_grad=False`` is ITBP: the membrane is detached between time steps, so the
 only path from ``x_t`` to the loss is through ``s_t``. The gradient is then
@@ -41,25 +43,31 @@ KERNEL_VARIANT_LIMIT = 64    # compiled variants per kernel before Dynamo falls 
 # the stored membranes (recomputing them was slower there).
 RECOMPUTE_MEMBRANES = True
 LOW_PRECISION = (torch.bfloat16, torch.float16)
+SURROGATE_ALPHA = 2.0        # DESIGN.md's surrogate (spikingjelly's ATan default)
 
 
-def atan_surrogate(h_minus_threshold: torch.Tensor) -> torch.Tensor:
-    """Arctangent surrogate derivative ``1 / (1 + (pi * u)^2)`` at ``u = h - V_th``."""
-    return 1.0 / (1.0 + (math.pi * h_minus_threshold) ** 2)
+def atan_surrogate(h_minus_threshold: torch.Tensor, alpha: float = SURROGATE_ALPHA) -> torch.Tensor:
+    """Arctangent surrogate derivative ``(alpha/2) / (1 + (pi/2 * alpha * u)^2)`` at ``u = h - V_th``.
+
+    With the default ``alpha = 2`` this is ``1 / (1 + (pi * u)^2)``, bit for bit (both
+    constants are exact: halving and doubling only change the exponent).
+    """
+    return (alpha / 2) / (1.0 + (math.pi / 2 * alpha * h_minus_threshold) ** 2)
 
 
 class HeavisideATan(torch.autograd.Function):
     """Spike function: Heaviside forward (fires at ``u >= 0``), arctangent surrogate backward."""
 
     @staticmethod
-    def forward(ctx, u):
+    def forward(ctx, u, alpha=SURROGATE_ALPHA):
         ctx.save_for_backward(u)
+        ctx.alpha = alpha
         return (u >= 0).to(u.dtype)
 
     @staticmethod
     def backward(ctx, grad_spike):
         (u,) = ctx.saved_tensors
-        return grad_spike * atan_surrogate(u)
+        return grad_spike * atan_surrogate(u, ctx.alpha), None
 
 
 def _dynamics(tau: float | None) -> tuple[float, float]:
@@ -75,7 +83,7 @@ def _initial_membrane(x_step: torch.Tensor, v_reset: float | None) -> torch.Tens
 
 def reference_multistep(x: torch.Tensor, v_threshold: float = 1.0, v_reset: float | None = None,
                         tau: float | None = None, temporal_grad: bool = False,
-                        detach_reset: bool = False) -> torch.Tensor:
+                        detach_reset: bool = False, surrogate_alpha: float = SURROGATE_ALPHA) -> torch.Tensor:
     """The plain definition: a Python loop over ``T`` recorded step by step by autograd.
 
     Slow, but obviously right; the fused kernels are tested against it.
@@ -88,7 +96,7 @@ def reference_multistep(x: torch.Tensor, v_threshold: float = 1.0, v_reset: floa
         if not temporal_grad:
             v = v.detach()
         h = leak * v + gain * x_t + rest
-        s = HeavisideATan.apply(h - v_threshold)
+        s = HeavisideATan.apply(h - v_threshold, surrogate_alpha)
         spikes.append(s)
         s_reset = s.detach() if detach_reset else s
         if v_reset is None:
@@ -98,17 +106,19 @@ def reference_multistep(x: torch.Tensor, v_threshold: float = 1.0, v_reset: floa
     return torch.stack(spikes)
 
 
-def _charge_and_fire(x, v_threshold: float, v_reset, leak: float, gain: float, rest: float, keep: str):
+def _charge_and_fire(x, v_threshold: float, v_reset, leak: float, gain: float, rest: float, keep: str,
+                     alpha: float = SURROGATE_ALPHA):
     """The whole neuron over ``x = [T, N]`` in one function, so it can be compiled into one loop.
 
     Returns the spikes ``[T, N]`` and what backward keeps (``[T, N]``, or ``None``); see
     :func:`_charge_and_fire_steps`.
     """
-    spikes, kept = _charge_and_fire_steps(x, v_threshold, v_reset, leak, gain, rest, keep)
+    spikes, kept = _charge_and_fire_steps(x, v_threshold, v_reset, leak, gain, rest, keep, alpha)
     return torch.stack(spikes), (torch.stack(kept) if kept else None)
 
 
-def _charge_and_fire_steps(x, v_threshold: float, v_reset, leak: float, gain: float, rest: float, keep: str):
+def _charge_and_fire_steps(x, v_threshold: float, v_reset, leak: float, gain: float, rest: float, keep: str,
+                           alpha: float = SURROGATE_ALPHA):
     """:func:`_charge_and_fire` as lists of per-step tensors (no stacking).
 
     ``keep`` says what backward needs besides the spikes: ``"none"`` (inference),
@@ -132,7 +142,7 @@ def _charge_and_fire_steps(x, v_threshold: float, v_reset, leak: float, gain: fl
         spike = torch.where(fired, one, zero)
         spikes.append(spike.to(x.dtype))
         if keep == "slope":
-            kept.append((atan_surrogate(u) * gain).to(x.dtype))
+            kept.append((atan_surrogate(u, alpha) * gain).to(x.dtype))
         elif keep == "membrane":
             kept.append(h)
         v = h - v_threshold * spike if v_reset is None else torch.where(fired, v_reset, h)
@@ -140,12 +150,12 @@ def _charge_and_fire_steps(x, v_threshold: float, v_reset, leak: float, gain: fl
 
 
 def _through_time_backward(grad_spikes, spikes, membranes, v_threshold: float, v_reset, leak: float,
-                           gain: float, detach_reset: bool):
+                           gain: float, detach_reset: bool, alpha: float = SURROGATE_ALPHA):
     """BPTT of :func:`_charge_and_fire`, derived by hand: one reverse pass over ``T``."""
     grad_v = torch.zeros_like(membranes[0])  # dL/dv_t arriving from step t+1
     grads = []
     for t in range(grad_spikes.shape[0] - 1, -1, -1):
-        slope = atan_surrogate(membranes[t] - v_threshold)
+        slope = atan_surrogate(membranes[t] - v_threshold, alpha)
         # dv_t/dh_t: the direct path plus, unless detached, the path through s_t.
         if v_reset is None:
             dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * slope
@@ -160,7 +170,7 @@ def _through_time_backward(grad_spikes, spikes, membranes, v_threshold: float, v
 
 
 def _through_time_backward_from_input(grad_spikes, x, v_threshold: float, v_reset, leak: float, gain: float,
-                                      rest: float, detach_reset: bool):
+                                      rest: float, detach_reset: bool, alpha: float = SURROGATE_ALPHA):
     """:func:`_through_time_backward` with the membranes recomputed from the input.
 
     Compiled, the forward recurrence and the reverse pass fuse into one loop that
@@ -168,7 +178,8 @@ def _through_time_backward_from_input(grad_spikes, x, v_threshold: float, v_rese
     stacked tensor would be written to memory and read back.
     """
     spikes, membranes = _charge_and_fire_steps(x, v_threshold, v_reset, leak, gain, rest, "membrane")
-    return _through_time_backward(grad_spikes, spikes, membranes, v_threshold, v_reset, leak, gain, detach_reset)
+    return _through_time_backward(grad_spikes, spikes, membranes, v_threshold, v_reset, leak, gain, detach_reset,
+                                  alpha)
 
 
 class _Kernels:
@@ -244,24 +255,24 @@ class _SpatialOnlyNeuron(torch.autograd.Function):
     """ITBP neuron: membrane detached between steps, so backward is one element-wise product."""
 
     @staticmethod
-    def forward(ctx, x, v_threshold, v_reset, leak, gain, rest):
-        spikes, slope = KERNELS.get(_charge_and_fire)(x, v_threshold, v_reset, leak, gain, rest, "slope")
+    def forward(ctx, x, v_threshold, v_reset, leak, gain, rest, alpha):
+        spikes, slope = KERNELS.get(_charge_and_fire)(x, v_threshold, v_reset, leak, gain, rest, "slope", alpha)
         ctx.save_for_backward(slope)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         (slope,) = ctx.saved_tensors
-        return grad_spikes * slope, None, None, None, None, None
+        return grad_spikes * slope, None, None, None, None, None, None
 
 
 class _ThroughTimeNeuron(torch.autograd.Function):
     """BPTT neuron: the recurrence differentiated by hand, one reverse pass over ``T``."""
 
     @staticmethod
-    def forward(ctx, x, v_threshold, v_reset, leak, gain, rest, detach_reset):
+    def forward(ctx, x, v_threshold, v_reset, leak, gain, rest, detach_reset, alpha):
         ctx.recompute = RECOMPUTE_MEMBRANES and x.dtype in LOW_PRECISION
-        ctx.constants = (v_threshold, v_reset, leak, gain, rest, detach_reset)
+        ctx.constants = (v_threshold, v_reset, leak, gain, rest, detach_reset, alpha)
         if ctx.recompute:
             spikes, _ = KERNELS.get(_charge_and_fire)(x, v_threshold, v_reset, leak, gain, rest, "none")
             ctx.save_for_backward(x)
@@ -272,16 +283,16 @@ class _ThroughTimeNeuron(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes):
-        v_threshold, v_reset, leak, gain, rest, detach_reset = ctx.constants
+        v_threshold, v_reset, leak, gain, rest, detach_reset, alpha = ctx.constants
         if ctx.recompute:
             (x,) = ctx.saved_tensors
             grad_x = KERNELS.get(_through_time_backward_from_input)(grad_spikes.contiguous(), x, v_threshold, v_reset,
-                                                                    leak, gain, rest, detach_reset)
+                                                                    leak, gain, rest, detach_reset, alpha)
         else:
             spikes, membranes = ctx.saved_tensors
             grad_x = KERNELS.get(_through_time_backward)(grad_spikes.contiguous(), spikes, membranes,
-                                                         v_threshold, v_reset, leak, gain, detach_reset)
-        return grad_x, None, None, None, None, None, None
+                                                         v_threshold, v_reset, leak, gain, detach_reset, alpha)
+        return grad_x, None, None, None, None, None, None, None
 
 
 class IF(nn.Module):
@@ -294,22 +305,27 @@ class IF(nn.Module):
             ``True`` = backpropagation through time.
         detach_reset: with ``temporal_grad``, drop the gradient path through the reset
             (spikingjelly's ``detach_reset``); off by default as in the authors' code.
+        surrogate_alpha: width parameter of the arctangent surrogate (2: DESIGN.md's).
         backend: ``"fused"`` (fast kernels) or ``"reference"`` (plain autograd loop).
     """
 
     tau: float | None = None
 
     def __init__(self, v_threshold: float = 1.0, v_reset: float | None = None,
-                 temporal_grad: bool = False, detach_reset: bool = False, backend: str = "fused"):
+                 temporal_grad: bool = False, detach_reset: bool = False, backend: str = "fused",
+                 surrogate_alpha: float = SURROGATE_ALPHA):
         super().__init__()
         if not v_threshold > 0:
             raise ValueError(f"v_threshold must be positive, got {v_threshold}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if not (surrogate_alpha > 0 and math.isfinite(surrogate_alpha)):
+            raise ValueError(f"surrogate_alpha must be a positive number, got {surrogate_alpha}")
         self.v_threshold = float(v_threshold)
         self.v_reset = None if v_reset is None else float(v_reset)
         self.temporal_grad = bool(temporal_grad)
         self.detach_reset = bool(detach_reset)
+        self.surrogate_alpha = float(surrogate_alpha)
         self.backend = backend
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -317,7 +333,7 @@ class IF(nn.Module):
             raise ValueError(f"neurons expect time-first input [T, B, ...], got shape {tuple(x.shape)}")
         if self.backend == "reference":
             return reference_multistep(x, self.v_threshold, self.v_reset, self.tau,
-                                       self.temporal_grad, self.detach_reset)
+                                       self.temporal_grad, self.detach_reset, self.surrogate_alpha)
         leak, gain = _dynamics(self.tau)
         rest = 0.0 if (self.tau is None or self.v_reset is None) else self.v_reset / self.tau
         flat, restore = _time_by_elements(x)
@@ -326,25 +342,28 @@ class IF(nn.Module):
             spikes, _ = KERNELS.get(_charge_and_fire)(flat, self.v_threshold, self.v_reset, leak, gain, rest, "none")
         elif self.temporal_grad:
             spikes = _ThroughTimeNeuron.apply(flat, self.v_threshold, self.v_reset, leak, gain, rest,
-                                              self.detach_reset)
+                                              self.detach_reset, self.surrogate_alpha)
         else:
-            spikes = _SpatialOnlyNeuron.apply(flat, self.v_threshold, self.v_reset, leak, gain, rest)
+            spikes = _SpatialOnlyNeuron.apply(flat, self.v_threshold, self.v_reset, leak, gain, rest,
+                                              self.surrogate_alpha)
         return restore(spikes)
 
     def extra_repr(self) -> str:
         tau = "" if self.tau is None else f"tau={self.tau}, "
         return (f"{tau}v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
-                f"temporal_grad={self.temporal_grad}, backend={self.backend!r}")
+                f"temporal_grad={self.temporal_grad}, detach_reset={self.detach_reset}, "
+                f"surrogate_alpha={self.surrogate_alpha}, backend={self.backend!r}")
 
 
 class LIF(IF):
     """Leaky integrate-and-fire: ``v <- v + (x - (v - v_reset)) / tau`` (see :class:`IF`)."""
 
     def __init__(self, tau: float = 1.1, v_threshold: float = 1.0, v_reset: float | None = None,
-                 temporal_grad: bool = False, detach_reset: bool = False, backend: str = "fused"):
+                 temporal_grad: bool = False, detach_reset: bool = False, backend: str = "fused",
+                 surrogate_alpha: float = SURROGATE_ALPHA):
         if not tau >= 1.0:
             raise ValueError(f"tau must be >= 1 (tau = 1 is an IF neuron without memory), got {tau}")
-        super().__init__(v_threshold, v_reset, temporal_grad, detach_reset, backend)
+        super().__init__(v_threshold, v_reset, temporal_grad, detach_reset, backend, surrogate_alpha)
         self.tau = float(tau)
 
 

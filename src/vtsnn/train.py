@@ -44,6 +44,7 @@ from .data import add_noise, fixed_test_noise, load_dataset
 from .losses import itbp_loss, stbp_loss
 from .metrics import psnr
 from .models import UNetANN, UVTSNN
+from .neurons import SURROGATE_ALPHA
 from .probes import FiringRates
 
 BITS = 8
@@ -87,6 +88,8 @@ class TrainConfig(ConfigRecord):
     decoder: str = "uwd"
     loss: str | None = None              # None: the preset's ("bitplane", "decoded" or "mse"), or "bitplane-squared"
     temporal_grad: bool | None = None    # None: the preset's
+    detach_reset: bool = False           # through time: no gradient through the soft reset
+    surrogate_alpha: float = SURROGATE_ALPHA  # arctangent surrogate's alpha (2: DESIGN.md's)
     epochs: int = 1
     batch_size: int = 50
     lr: float = 1e-3
@@ -130,6 +133,8 @@ class TrainConfig(ConfigRecord):
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
             (self.val_size >= 0, f"val_size must be 0 (no validation set) or positive, got {self.val_size}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
+            (self.surrogate_alpha > 0 and math.isfinite(self.surrogate_alpha),
+             f"surrogate_alpha must be a positive number, got {self.surrogate_alpha}"),
         ]
         self.require(checks)
 
@@ -157,7 +162,8 @@ def build_model(config: TrainConfig) -> torch.nn.Module:
         return UNetANN(config.in_channels, config.in_channels, config.channels)
     model = UVTSNN(config.in_channels, config.in_channels, config.channels, neuron=config.neuron,
                    v_threshold=config.v_threshold, output_threshold=config.output_threshold,
-                   tau=config.tau, temporal_grad=config.temporal_grad)
+                   tau=config.tau, temporal_grad=config.temporal_grad, detach_reset=config.detach_reset,
+                   surrogate_alpha=config.surrogate_alpha)
     if config.init == "spiking":
         scale_for_spiking_inputs(model, config.init_gain)
     return model
