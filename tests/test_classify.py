@@ -60,7 +60,8 @@ def test_existing_runs_need_resume_and_the_same_configuration(tiny_mnist, tmp_pa
 
 def test_config_validation():
     for bad, phrase in (({"steps": 0}, "steps"), ({"steps": 9}, "steps"), ({"dataset": "cifar10"}, "dataset"),
-                        ({"neuron": "relu"}, "neuron"), ({"noise": -1.0}, "noise"), ({"init": "xavier"}, "init")):
+                        ({"neuron": "relu"}, "neuron"), ({"noise": -1.0}, "noise"), ({"init": "xavier"}, "init"),
+                        ({"steps": 2.0}, "steps must be int"), ({"temporal_grad": 1}, "temporal_grad must be bool")):
         with pytest.raises(ValueError, match=phrase):
             ClassifyConfig(**bad)
     config = tiny()

@@ -149,6 +149,9 @@ def test_epochs_and_overrides_reach_every_config():
         cells("table1", overrides={"colour": 1})
     with pytest.raises(ValueError, match="steps"):
         cells("fig6", overrides={"steps": 9})
+    # A list where one number belongs is refused when the cells are built, not mid-run.
+    with pytest.raises(ValueError, match=r"train_limit must be int or None, got \(3, 4\)"):
+        cells("table1", overrides=parse_overrides(["train_limit=3,4"]))
 
 
 def test_as_recorded_gives_each_cell_the_configuration_and_epochs_its_result_records(tmp_path):

@@ -148,6 +148,25 @@ def test_surrogate_and_reset_settings_reach_every_neuron_and_are_checked():
     assert TrainConfig.from_dict(old) == TrainConfig()
 
 
+@pytest.mark.parametrize("field, value, phrase", [
+    ("train_limit", (3, 4), "train_limit must be int or None"),
+    ("epochs", 2.5, "epochs must be int"),
+    ("epochs", True, "epochs must be int"),
+    ("lr", "fast", "lr must be float"),
+    ("temporal_grad", "yes", "temporal_grad must be bool or None"),
+    ("extra", [1], "extra must be dict"),
+])
+def test_fields_of_the_wrong_type_are_refused_by_name(field, value, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        TrainConfig(**{field: value})
+
+
+def test_ints_fit_float_fields_and_lists_fit_tuples():
+    # JSON and --override write 1.0 as 1, and JSON has no tuples.
+    config = TrainConfig(lr=1, noise=0, channels=[4, 8])
+    assert config.lr == 1 and config.channels == (4, 8)
+
+
 def test_the_loss_field_chooses_the_plane_weights():
     clean = torch.full((1, 1, 2, 2), 128, dtype=torch.uint8)      # only the MSB plane is on
     silent = torch.zeros(8, 1, 1, 2, 2)

@@ -66,8 +66,9 @@ class ClassifyConfig(ConfigRecord):
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self.check_types()
         checks = [
-            (isinstance(self.steps, int) and 1 <= self.steps <= SOURCE_BITS,
+            (1 <= self.steps <= SOURCE_BITS,
              f"steps (T) must be an integer from 1 to {SOURCE_BITS}, got {self.steps!r}"),
             (self.dataset in CLASSIFY_DATASETS, f"dataset must be one of {CLASSIFY_DATASETS}, got {self.dataset!r}"),
             (self.neuron in ("if", "lif"), f"neuron must be 'if' or 'lif', got {self.neuron!r}"),

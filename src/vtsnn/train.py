@@ -28,6 +28,8 @@ import math
 import os
 import shutil
 import time
+import types
+import typing
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +56,44 @@ PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse"
 LOSSES = ("bitplane", "bitplane-squared", "decoded", "mse")
 
 
+def _has_type(value, annotation) -> bool:
+    """Whether ``value`` fits a configuration field's type hint.
+
+    An int fits a float field (JSON and ``--override lr=1`` give one) and a list a tuple
+    field (JSON has no tuples); ``True`` is not an int here, although Python says it is.
+    """
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return annotation is bool
+    if annotation is float:
+        return isinstance(value, (int, float))
+    if annotation is tuple:
+        return isinstance(value, (tuple, list))
+    return isinstance(value, annotation)
+
+
+def _type_text(annotation) -> str:
+    options = typing.get_args(annotation) or (annotation,)
+    return " or ".join("None" if option is type(None) else option.__name__ for option in options)
+
+
 class ConfigRecord:
     """JSON round trip and validation shared by the run configurations (dataclasses)."""
+
+    def check_types(self) -> None:
+        """Raise ``ValueError`` naming the first field whose value has the wrong type.
+
+        Without it a slip such as ``--override train_limit=3,4`` (a tuple) would reach
+        training and fail there, minutes in, with a TypeError far from its cause.
+        """
+        hints = typing.get_type_hints(type(self))
+        for field_ in dataclasses.fields(self):
+            value = getattr(self, field_.name)
+            if not _has_type(value, hints[field_.name]):
+                raise ValueError(f"{field_.name} must be {_type_text(hints[field_.name])}, got {value!r}")
 
     @staticmethod
     def require(checks) -> None:
@@ -114,6 +152,7 @@ class TrainConfig(ConfigRecord):
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self.check_types()
         self.channels = tuple(self.channels)
         if self.training not in TRAININGS:
             raise ValueError(f"training must be one of {TRAININGS}, got {self.training!r}")
