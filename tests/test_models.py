@@ -64,6 +64,26 @@ def test_fused_and_reference_models_give_identical_spikes_and_gradients():
         assert torch.equal(p_fused.grad, p_ref.grad)
 
 
+def test_uvtsnn_output_at_step_t_depends_on_input_steps_up_to_t_only():
+    # The premise of scripts/causal_ceiling.py: the MSB of the output sees only the input's MSB plane.
+    from vtsnn.train import scale_for_spiking_inputs
+    torch.manual_seed(0)
+    model = UVTSNN(channels=(4, 8))
+    scale_for_spiking_inputs(model, 2.0)                      # PyTorch's default init leaves it silent
+    model.head.weight.data.abs_()                             # and an output that fires
+    spikes = random_spikes(8, 2, 1, 16, 16)
+    with torch.no_grad():
+        reference = model(spikes)
+        assert 0 < reference.mean() < 1
+        for t in range(7):
+            changed = spikes.clone()
+            changed[t + 1:] = 1 - changed[t + 1:]
+            output = model(changed)
+            assert torch.equal(output[:t + 1], reference[:t + 1])
+            if t == 0:      # (a single flipped LSB plane may change no output spike)
+                assert not torch.equal(output[1:], reference[1:])
+
+
 def test_ann_twin_maps_images_to_images():
     model = UNetANN()
     out = model(torch.rand(2, 1, 28, 28))

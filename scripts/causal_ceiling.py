@@ -1,0 +1,175 @@
+"""How well can any denoiser do that, like U-VTSNN, must emit bit plane t having seen input planes 0..t?
+
+    python scripts/causal_ceiling.py --dataset fashion_mnist --noise 0.2 --epochs 5 \
+        --snn runs/table1/fashion_mnist-if-0.2/best --out results/causal-ceiling/fashion_mnist-0.2.json
+
+U-VTSNN reads the noisy image as 8 bit planes, most significant first, one per time
+step, and writes the denoised image the same way. Its convolutions act within a time
+step and its neurons only carry state forward, so the output's most significant bit
+(step 0) depends on the input's most significant bit plane alone, step 1 on planes 0
+and 1, and so on. The ANN twin sees every pixel value at once.
+
+To measure what that costs, this script trains, for each output plane t, the ANN
+twin's U-Net (ReLU) on the noisy input planes 0..t as channels ("causal"), and for
+comparison on all 8 planes ("all planes"), to predict the clean image's plane t
+(binary cross-entropy). The predicted bits are decoded as UWD decodes spikes and
+scored by PSNR on the fixed noisy test set. Each plane gets its own network, trained
+by the ANN twin's recipe (Adam 1e-3 with a cosine schedule, batch 50, the spiking
+initialization with gain 1.5, bf16). With ``--snn`` the bit error rate of each of a
+trained spiking model's output planes is printed beside the two.
+
+The per-plane networks predict each bit on its own, as the bit-plane loss trains the
+spiking model to; a decoder that chose bits jointly could do better, so "ceiling" is
+loose in that sense. It is tight in the other: each causal network sees the input
+planes 0..t in full, where the spiking model keeps only what its membranes carry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.functional import binary_cross_entropy_with_logits
+
+from vtsnn.coding import uwd_decode, uwe_encode
+from vtsnn.data import add_noise, fixed_test_noise, load_dataset
+from vtsnn.metrics import psnr
+from vtsnn.models import UNetANN
+from vtsnn.pretrained import resolve_model
+from vtsnn.train import BITS, autocast_for, load_trained, prepare_model, scale_for_spiking_inputs
+
+INPUTS = {"causal": lambda plane: range(plane + 1), "all planes": lambda plane: range(BITS)}
+CHANNELS = (16, 32, 64)
+INIT_GAIN = 1.5
+
+
+def plane_inputs(noisy: torch.Tensor, planes) -> torch.Tensor:
+    """uint8 images ``[B, 1, H, W]`` -> the chosen bit planes as channels ``[B, len(planes), H, W]``."""
+    return uwe_encode(noisy[:, 0])[list(planes)].transpose(0, 1)
+
+
+def bit_error_rates(bits: torch.Tensor, clean: torch.Tensor) -> list[float]:
+    """Per-plane share of wrong bits; ``bits`` is ``[BITS, N, 1, H, W]`` (0/1), ``clean`` uint8 ``[N, 1, H, W]``."""
+    wrong = bits != uwe_encode(clean)
+    return [wrong[t].float().mean().item() for t in range(BITS)]
+
+
+def decoded_psnr(bits: torch.Tensor, clean: torch.Tensor) -> float:
+    """PSNR (per image, averaged) of the image the bit planes ``[BITS, N, 1, H, W]`` decode to."""
+    return psnr(uwd_decode(bits.float()) / 255.0, clean.float() / 255.0).item()
+
+
+def train_plane(plane: int, planes, train_clean: torch.Tensor, noise: float, epochs: int, seed: int,
+                batch_size: int = 50, lr: float = 1e-3) -> torch.nn.Module:
+    """One U-Net that predicts the clean image's bit ``plane`` from the noisy input's ``planes``."""
+    torch.manual_seed(seed * 100 + plane)
+    model = UNetANN(len(planes), 1, CHANNELS)
+    scale_for_spiking_inputs(model, INIT_GAIN)
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed * 100 + plane)
+    steps_per_epoch = train_clean.shape[0] // batch_size
+    total = epochs * steps_per_epoch
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(train_clean.shape[0], generator=generator)
+        for step in range(steps_per_epoch):
+            done = epoch * steps_per_epoch + step
+            for group in optimizer.param_groups:
+                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * done / total))
+            clean = train_clean[order[step * batch_size:(step + 1) * batch_size]]
+            noisy = add_noise(clean, noise, generator)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(plane_inputs(noisy, planes))
+            loss = binary_cross_entropy_with_logits(logits.float(), uwe_encode(clean)[plane])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+@torch.inference_mode()
+def predict_bits(model: torch.nn.Module, noisy: torch.Tensor, planes, batch_size: int = 500) -> torch.Tensor:
+    model.eval()
+    bits = []
+    for start in range(0, noisy.shape[0], batch_size):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(plane_inputs(noisy[start:start + batch_size], planes))
+        bits.append((logits.float() > 0).float())
+    return torch.cat(bits)
+
+
+@torch.inference_mode()
+def snn_output_bits(run: str, noisy: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """A trained U-VTSNN's output spikes ``[BITS, N, 1, H, W]`` for the noisy images."""
+    model, config = load_trained(resolve_model(run))
+    if config.training == "ann" or config.decoder != "uwd" or config.encoder != "uwe":
+        raise SystemExit(f"--snn needs a spiking model with UWE input and UWD output; {run} is not one")
+    device = torch.device("cpu")
+    model = prepare_model(model, config, device).eval()
+    outputs = []
+    for start in range(0, noisy.shape[0], batch_size):
+        with autocast_for(config, device):      # as the run was scored
+            outputs.append(model(uwe_encode(noisy[start:start + batch_size])).float())
+    return torch.cat(outputs, dim=1)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or cifar10 (gray)")
+    parser.add_argument("--noise", type=float, default=0.2, help="noise level eta")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per plane network")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-limit", type=int, default=None, help="train on the first N images only")
+    parser.add_argument("--test-limit", type=int, default=None, help="score the first N test images only")
+    parser.add_argument("--snn", default=None,
+                        help="a trained U-VTSNN (run, checkpoint or pretrained name) to compare plane by plane")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", type=Path, default=None, help="write the measurements to this JSON file")
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+
+    started = time.time()
+    train_clean, _ = load_dataset(args.dataset, "train", args.data_dir)
+    test_clean, _ = load_dataset(args.dataset, "test", args.data_dir)
+    train_clean, test_clean = train_clean[:args.train_limit], test_clean[:args.test_limit]
+    test_noisy = fixed_test_noise(test_clean, args.noise)
+
+    result = {"dataset": args.dataset, "noise": args.noise, "epochs": args.epochs, "seed": args.seed,
+              "train_images": int(train_clean.shape[0]), "test_images": int(test_clean.shape[0]),
+              "noisy_psnr": psnr(test_noisy.float() / 255.0, test_clean.float() / 255.0).item(),
+              "command": "python scripts/causal_ceiling.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    rows = {}
+    for name, inputs in INPUTS.items():
+        bits = []
+        for plane in range(BITS):
+            model = train_plane(plane, inputs(plane), train_clean, args.noise, args.epochs, args.seed)
+            bits.append(predict_bits(model, test_noisy, inputs(plane)))
+            print(f"{name}, plane {plane}: trained ({time.time() - started:.0f} s so far)", flush=True)
+        bits = torch.stack(bits)
+        rows[name] = {"psnr": decoded_psnr(bits, test_clean), "bit_error_rates": bit_error_rates(bits, test_clean)}
+    if args.snn:
+        bits = snn_output_bits(args.snn, test_noisy)
+        rows[f"U-VTSNN ({args.snn})"] = {"psnr": decoded_psnr(bits, test_clean),
+                                         "bit_error_rates": bit_error_rates(bits, test_clean)}
+    result["rows"] = rows
+    result["wall_seconds"] = round(time.time() - started, 1)
+
+    print(f"\n{args.dataset}, eta = {args.noise}: noisy input {result['noisy_psnr']:.2f} dB")
+    print(f"{'':<40} {'PSNR':>6}  " + " ".join(f"{'bit ' + str(t):>6}" for t in range(BITS)))
+    for name, row in rows.items():
+        print(f"{name:<40} {row['psnr']:6.2f}  " + " ".join(f"{rate:6.3f}" for rate in row["bit_error_rates"]))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
