@@ -126,6 +126,14 @@ def test_decode_dispatch_and_errors():
         decode(spikes, "xyz")
 
 
+def test_lsb_first_decoder_reads_the_planes_in_reverse():
+    values = torch.arange(256)
+    lsb_first = uwe_encode(values).flip(0)
+    assert lsb_first[0].tolist() == (values & 1).tolist()          # step 0 carries the LSB
+    assert torch.equal(decode(lsb_first, "uwd-lsb"), values.float())
+    assert decoder_weights("uwd-lsb", 8).tolist() == [1, 2, 4, 8, 16, 32, 64, 128]
+
+
 def test_quantize_maps_unit_interval_to_codes():
     assert quantize(torch.tensor([0.0, 1.0, 0.5, 2.0, -1.0])).tolist() == [0, 255, 128, 255, 0]
     assert full_scale(16) == 65535

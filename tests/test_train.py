@@ -111,7 +111,8 @@ def test_loading_refuses_a_checkpoint_from_another_configuration(tiny_mnist, tmp
 
 @pytest.mark.parametrize("training, overrides", [("stbp", {}), ("ann", {}), ("itbp", {"temporal_grad": False}),
                                                   ("itbp", {"encoder": "ttfs", "decoder": "mpd"}),
-                                                  ("itbp", {"encoder": "ttfs", "decoder": "mpd-early"})])
+                                                  ("itbp", {"encoder": "ttfs", "decoder": "mpd-early"}),
+                                                  ("itbp", {"encoder": "uwe-lsb", "decoder": "uwd-lsb"})])
 def test_every_method_trains(tiny_mnist, tmp_path, training, overrides):
     config = tiny_config(training=training, epochs=1, **{"temporal_grad": None, **overrides})
     record = train(config, tmp_path / "run", progress=False, data_dir=tiny_mnist)
@@ -165,6 +166,19 @@ def test_ints_fit_float_fields_and_lists_fit_tuples():
     # JSON and --override write 1.0 as 1, and JSON has no tuples.
     config = TrainConfig(lr=1, noise=0, channels=[4, 8])
     assert config.lr == 1 and config.channels == (4, 8)
+
+
+def test_lsb_first_code_encodes_decodes_and_scores_a_perfect_output_at_zero_loss():
+    config = TrainConfig(encoder="uwe-lsb", decoder="uwd-lsb")
+    clean = torch.randint(0, 256, (2, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    spikes = train_module.encode_input(clean, config)
+    assert torch.equal(spikes[0], (clean & 1).float())
+    assert torch.equal(train_module.output_to_image(spikes, config), clean.float() / 255)
+    assert train_module.compute_loss(spikes, clean, config).item() == 0
+    with pytest.raises(ValueError, match="goes both ways"):
+        TrainConfig(encoder="uwe-lsb")
+    with pytest.raises(ValueError, match="goes both ways"):
+        TrainConfig(decoder="uwd-lsb")
 
 
 def test_the_loss_field_chooses_the_plane_weights():

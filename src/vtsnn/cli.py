@@ -44,8 +44,9 @@ FIELD_HELP = {
     "noise": "Gaussian noise level eta of the noisy inputs (images in [0, 1])",
     "training": "method preset: itbp (bit-plane loss, no gradient through time), stbp or ann",
     "neuron": "spiking neuron: if or lif",
-    "encoder": "input spike code: uwe (bit planes) or ttfs",
-    "decoder": "output decoding: uwd (bit-plane weights), mpd, or mpd-early (MPD, first step weighing most)",
+    "encoder": "input spike code: uwe (bit planes, MSB first), ttfs, or uwe-lsb (LSB first; with --decoder uwd-lsb)",
+    "decoder": ("output decoding: uwd (bit-plane weights), mpd, mpd-early (MPD, first step weighing most), or "
+                "uwd-lsb (LSB first)"),
     "loss": ("override the preset's loss: bitplane, decoded, mse, or bitplane-squared (bit planes "
              "weighted by the decoder weight squared)"),
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",

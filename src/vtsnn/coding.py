@@ -183,13 +183,18 @@ def mpd_decode(spikes: torch.Tensor, theta: float = MPD_THETA, max_value: float 
 # are reversed so that, like TTFS, early spikes mean bright pixels. Only with that order
 # does an MPD-decoded TTFS code come close to the image (results/mpd-order).
 MPD_DECODERS = {"mpd": False, "mpd-early": True}      # name -> ``early`` (the first step weighs most)
-DECODERS = ("uwd", *MPD_DECODERS)
+# "uwd-lsb" reads UWD's planes in the opposite order, least significant bit first (not the
+# paper's code): a network that runs forward in time then emits the most significant
+# output bit last, after it has seen every input plane (scripts/causal_ceiling.py).
+DECODERS = ("uwd", "uwd-lsb", *MPD_DECODERS)
 
 
 def decoder_weights(decoder: str, steps: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """Per-time-step weights of a decoder, as used by the ITBP loss."""
     if decoder == "uwd":
         return uwe_weights(steps, device=device, dtype=dtype)
+    if decoder == "uwd-lsb":
+        return uwe_weights(steps, device=device, dtype=dtype).flip(0)
     if decoder in MPD_DECODERS:
         return mpd_weights(steps, device=device, dtype=dtype, early=MPD_DECODERS[decoder])
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
@@ -199,6 +204,8 @@ def decode(spikes: torch.Tensor, decoder: str = "uwd") -> torch.Tensor:
     """Decode output spikes to ``[0, 2^T - 1]`` with the named decoder."""
     if decoder == "uwd":
         return uwd_decode(spikes)
+    if decoder == "uwd-lsb":
+        return uwd_decode(spikes.flip(0))
     if decoder in MPD_DECODERS:
         return mpd_decode(spikes, early=MPD_DECODERS[decoder])
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")

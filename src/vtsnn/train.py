@@ -54,6 +54,8 @@ TRAININGS = ("itbp", "stbp", "ann")
 PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse", False)}
 # "bitplane-squared": the bit-plane loss with squared plane weights (losses.itbp_loss).
 LOSSES = ("bitplane", "bitplane-squared", "decoded", "mse")
+# "uwe-lsb": UWE's planes least significant bit first (with the decoder "uwd-lsb"; not the paper's).
+ENCODERS = ("uwe", "uwe-lsb", "ttfs")
 
 
 def _has_type(value, annotation) -> bool:
@@ -161,7 +163,9 @@ class TrainConfig(ConfigRecord):
         self.temporal_grad = preset_temporal if self.temporal_grad is None else bool(self.temporal_grad)
         checks = [
             (self.neuron in ("if", "lif"), f"neuron must be 'if' or 'lif', got {self.neuron!r}"),
-            (self.encoder in ("uwe", "ttfs"), f"encoder must be 'uwe' or 'ttfs', got {self.encoder!r}"),
+            (self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}, got {self.encoder!r}"),
+            ((self.encoder == "uwe-lsb") == (self.decoder == "uwd-lsb"),
+             "the least-significant-bit-first code goes both ways: encoder uwe-lsb with decoder uwd-lsb"),
             (self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
             ((self.loss == "mse") == (self.training == "ann"), "the mse loss goes with training='ann' only"),
@@ -231,6 +235,8 @@ def encode_input(noisy: torch.Tensor, config: TrainConfig) -> torch.Tensor:
         return noisy.float() / 255.0
     if config.encoder == "ttfs":
         return ttfs_encode(noisy, bits=BITS)
+    if config.encoder == "uwe-lsb":
+        return uwe_encode(noisy, bits=BITS).flip(0)
     return uwe_encode(noisy, bits=BITS)
 
 
