@@ -37,6 +37,10 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              moving average: both levers, alone and together                         20 cells
     long-training  F-MNIST IF at eta = 0.2 with both levers, trained for 15 epochs
              by default                                                               1 cell
+    plane-weights  the cells at eta 0.2 below the paper with the bit planes weighted
+             by the decoder weight squared                                            6 cells
+    decoded-loss  Table 1's MNIST and F-MNIST IF cells at eta 0.4-0.8 trained with
+             the decoded MSE (STBP) instead of the bit-plane loss                     6 cells
 
 :func:`run_experiment` trains or resumes each cell's run in ``runs/<experiment>/<cell>``
 (finished runs are skipped), evaluates it into ``results/<experiment>/<cell>.json``,
