@@ -143,6 +143,8 @@ def test_surrogate_and_reset_settings_reach_every_neuron_and_are_checked():
     assert all(n.detach_reset and n.surrogate_alpha == 4.0 and n.temporal_grad for n in neurons)
     with pytest.raises(ValueError, match="surrogate_alpha must be a positive number"):
         TrainConfig(surrogate_alpha=-1.0)
+    with pytest.raises(ValueError, match="detach_reset .* needs temporal_grad"):
+        TrainConfig(training="itbp", detach_reset=True)          # ITBP's detached reading: nothing to drop
     # Runs trained before these settings existed read them as the paper's.
     old = TrainConfig().to_dict()
     del old["detach_reset"], old["surrogate_alpha"]

@@ -176,6 +176,8 @@ class TrainConfig(ConfigRecord):
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
             (self.val_size >= 0, f"val_size must be 0 (no validation set) or positive, got {self.val_size}"),
             (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
+            (self.temporal_grad or not self.detach_reset,
+             "detach_reset drops a gradient path through time: it needs temporal_grad"),
             (self.surrogate_alpha > 0 and math.isfinite(self.surrogate_alpha),
              f"surrogate_alpha must be a positive number, got {self.surrogate_alpha}"),
         ]
