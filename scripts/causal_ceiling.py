@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -38,14 +37,15 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from vtsnn.coding import uwd_decode, uwe_encode
 from vtsnn.data import add_noise, fixed_test_noise, load_dataset
+from vtsnn.experiments import DENOISER_RECIPE
 from vtsnn.metrics import psnr
 from vtsnn.models import UNetANN
 from vtsnn.pretrained import resolve_model
-from vtsnn.train import BITS, autocast_for, load_trained, prepare_model, scale_for_spiking_inputs
+from vtsnn.train import (BITS, TrainConfig, autocast_for, learning_rate, load_trained, prepare_model,
+                         scale_for_spiking_inputs)
 
 INPUTS = {"causal": lambda plane: range(plane + 1), "all planes": lambda plane: range(BITS)}
-CHANNELS = (16, 32, 64)
-INIT_GAIN = 1.5
+CPU = torch.device("cpu")
 
 
 def plane_inputs(noisy: torch.Tensor, planes) -> torch.Tensor:
@@ -64,27 +64,32 @@ def decoded_psnr(bits: torch.Tensor, clean: torch.Tensor) -> float:
     return psnr(uwd_decode(bits.float()) / 255.0, clean.float() / 255.0).item()
 
 
-def train_plane(plane: int, planes, train_clean: torch.Tensor, noise: float, epochs: int, seed: int,
-                batch_size: int = 50, lr: float = 1e-3) -> torch.nn.Module:
+def ann_recipe(dataset: str, noise: float, epochs: int, seed: int) -> TrainConfig:
+    """The ANN twin's training configuration (results/ann-ceiling), which every plane network follows."""
+    return TrainConfig(**{**DENOISER_RECIPE, "training": "ann", "dataset": dataset, "noise": noise,
+                          "epochs": epochs, "seed": seed})
+
+
+def train_plane(plane: int, planes, train_clean: torch.Tensor, recipe: TrainConfig) -> torch.nn.Module:
     """One U-Net that predicts the clean image's bit ``plane`` from the noisy input's ``planes``."""
-    torch.manual_seed(seed * 100 + plane)
-    model = UNetANN(len(planes), 1, CHANNELS)
-    scale_for_spiking_inputs(model, INIT_GAIN)
-    model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed * 100 + plane)
+    torch.manual_seed(recipe.seed * 100 + plane)
+    model = UNetANN(len(planes), 1, recipe.channels)
+    scale_for_spiking_inputs(model, recipe.init_gain)
+    model = prepare_model(model, recipe, CPU)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    generator = torch.Generator().manual_seed(recipe.seed * 100 + plane)
+    batch_size = recipe.batch_size
     steps_per_epoch = train_clean.shape[0] // batch_size
-    total = epochs * steps_per_epoch
+    total = recipe.epochs * steps_per_epoch
     model.train()
-    for epoch in range(epochs):
+    for epoch in range(recipe.epochs):
         order = torch.randperm(train_clean.shape[0], generator=generator)
         for step in range(steps_per_epoch):
-            done = epoch * steps_per_epoch + step
             for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * done / total))
+                group["lr"] = learning_rate(recipe, epoch * steps_per_epoch + step, total)
             clean = train_clean[order[step * batch_size:(step + 1) * batch_size]]
-            noisy = add_noise(clean, noise, generator)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            noisy = add_noise(clean, recipe.noise, generator)
+            with autocast_for(recipe, CPU):
                 logits = model(plane_inputs(noisy, planes))
             loss = binary_cross_entropy_with_logits(logits.float(), uwe_encode(clean)[plane])
             optimizer.zero_grad(set_to_none=True)
@@ -94,11 +99,12 @@ def train_plane(plane: int, planes, train_clean: torch.Tensor, noise: float, epo
 
 
 @torch.inference_mode()
-def predict_bits(model: torch.nn.Module, noisy: torch.Tensor, planes, batch_size: int = 500) -> torch.Tensor:
+def predict_bits(model: torch.nn.Module, noisy: torch.Tensor, planes, recipe: TrainConfig,
+                 batch_size: int = 500) -> torch.Tensor:
     model.eval()
     bits = []
     for start in range(0, noisy.shape[0], batch_size):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast_for(recipe, CPU):
             logits = model(plane_inputs(noisy[start:start + batch_size], planes))
         bits.append((logits.float() > 0).float())
     return torch.cat(bits)
@@ -110,11 +116,10 @@ def snn_output_bits(run: str, noisy: torch.Tensor, batch_size: int = 500) -> tor
     model, config = load_trained(resolve_model(run))
     if config.training == "ann" or config.decoder != "uwd" or config.encoder != "uwe":
         raise SystemExit(f"--snn needs a spiking model with UWE input and UWD output; {run} is not one")
-    device = torch.device("cpu")
-    model = prepare_model(model, config, device).eval()
+    model = prepare_model(model, config, CPU).eval()
     outputs = []
     for start in range(0, noisy.shape[0], batch_size):
-        with autocast_for(config, device):      # as the run was scored
+        with autocast_for(config, CPU):      # as the run was scored
             outputs.append(model(uwe_encode(noisy[start:start + batch_size])).float())
     return torch.cat(outputs, dim=1)
 
@@ -145,12 +150,13 @@ def main(argv=None) -> None:
               "train_images": int(train_clean.shape[0]), "test_images": int(test_clean.shape[0]),
               "noisy_psnr": psnr(test_noisy.float() / 255.0, test_clean.float() / 255.0).item(),
               "command": "python scripts/causal_ceiling.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    recipe = ann_recipe(args.dataset, args.noise, args.epochs, args.seed)
     rows = {}
     for name, inputs in INPUTS.items():
         bits = []
         for plane in range(BITS):
-            model = train_plane(plane, inputs(plane), train_clean, args.noise, args.epochs, args.seed)
-            bits.append(predict_bits(model, test_noisy, inputs(plane)))
+            model = train_plane(plane, inputs(plane), train_clean, recipe)
+            bits.append(predict_bits(model, test_noisy, inputs(plane), recipe))
             print(f"{name}, plane {plane}: trained ({time.time() - started:.0f} s so far)", flush=True)
         bits = torch.stack(bits)
         rows[name] = {"psnr": decoded_psnr(bits, test_clean), "bit_error_rates": bit_error_rates(bits, test_clean)}
