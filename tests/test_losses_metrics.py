@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vtsnn.coding import uwe_encode
-from vtsnn.losses import itbp_loss, stbp_loss
+from vtsnn.coding import uwd_decode, uwe_encode
+from vtsnn.losses import itbp_loss, residual_targets, stbp_loss
 from vtsnn.metrics import psnr
 
 
@@ -53,6 +53,50 @@ def test_losses_give_gradients_and_check_shapes():
         itbp_loss(out, torch.zeros(4, 2, 1, 4, 4))
     with pytest.raises(ValueError, match="shapes differ"):
         stbp_loss(out, torch.zeros(2, 1, 5, 4))
+
+
+def test_residual_targets_are_the_clean_bits_while_the_output_is_right():
+    clean = torch.arange(256).view(1, 16, 16)
+    planes = uwe_encode(clean)
+    assert torch.equal(residual_targets(planes, clean), planes)
+    # A wrong last plane changes no target: nothing comes after it.
+    wrong_lsb = planes.clone()
+    wrong_lsb[7] = 1 - wrong_lsb[7]
+    assert torch.equal(residual_targets(wrong_lsb, clean), planes)
+
+
+def test_residual_targets_correct_a_wrong_plane_with_the_later_ones():
+    msb_on = torch.zeros(8, 2)
+    msb_on[0] = 1
+    targets = residual_targets(msb_on, torch.tensor([100, 200]))
+    # 100 with the MSB on (128 already): every later plane off. 200 needs the MSB, and
+    # with nothing emitted after it, 72 to go: the next plane (64) on.
+    assert targets[:, 0].tolist() == [0, 0, 0, 0, 0, 0, 0, 0]
+    assert targets[:2, 1].tolist() == [1, 1]
+    # 200 with the MSB off: every later plane on, the closest to 200 (127) left.
+    assert residual_targets(torch.zeros(8, 1), torch.tensor([200]))[1:, 0].tolist() == [1] * 7
+
+
+def test_following_the_residual_targets_reaches_the_closest_value():
+    # For every clean value and every choice of the first t planes of a 5-bit code,
+    # emitting the targets from plane t on decodes as close to the clean value as any
+    # completion of those planes can.
+    bits = 5
+    clean = torch.arange(1 << bits).repeat_interleave(1 << bits)
+    for t in range(bits + 1):
+        prefixes = uwe_encode(torch.arange(1 << bits).repeat(1 << bits), bits)
+        output = prefixes.clone()
+        output[t:] = 0
+        for plane in range(t, bits):
+            output[plane] = residual_targets(output, clean)[plane]
+        prefix_value = uwd_decode(torch.cat([output[:t], torch.zeros(bits - t, clean.numel())]))
+        best = (clean - prefix_value).clamp(0, (1 << (bits - t)) - 1) + prefix_value
+        assert torch.equal(uwd_decode(output), best)
+
+
+def test_residual_targets_check_shapes():
+    with pytest.raises(ValueError, match="does not hold T planes"):
+        residual_targets(torch.zeros(8, 2, 3), torch.zeros(2, 4))
 
 
 def test_psnr_per_image_and_mean():

@@ -192,6 +192,20 @@ def test_the_loss_field_chooses_the_plane_weights():
     assert squared.item() == pytest.approx(128 ** 2 / sum(4 ** k for k in range(8)))
 
 
+def test_the_residual_loss_counts_only_the_planes_that_can_still_help():
+    clean = torch.full((1, 1, 1, 1), 100, dtype=torch.uint8)
+    msb_on = torch.zeros(8, 1, 1, 1, 1)
+    msb_on[0] = 1                                              # 128 for 100: the MSB is wrong
+    residual = train_module.compute_loss(msb_on, clean, TrainConfig(loss="bitplane-residual"))
+    paper = train_module.compute_loss(msb_on, clean, TrainConfig())
+    # Residual: later planes should now be 0, as they are; only the MSB counts.
+    assert residual.item() == pytest.approx(128 / 255)
+    # The paper's target also wants 100's own bits (64 + 32 + 4) in the later planes.
+    assert paper.item() == pytest.approx((128 + 64 + 32 + 4) / 255)
+    with pytest.raises(ValueError, match="bitplane-residual loss needs the uwd decoder"):
+        TrainConfig(loss="bitplane-residual", decoder="mpd")
+
+
 def test_checkpoint_files_get_normal_permissions(tiny_mnist, tmp_path):
     import os
     import stat

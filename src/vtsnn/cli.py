@@ -47,8 +47,9 @@ FIELD_HELP = {
     "encoder": "input spike code: uwe (bit planes, MSB first), ttfs, or uwe-lsb (LSB first; with --decoder uwd-lsb)",
     "decoder": ("output decoding: uwd (bit-plane weights), mpd, mpd-early (MPD, first step weighing most), or "
                 "uwd-lsb (LSB first)"),
-    "loss": ("override the preset's loss: bitplane, decoded, mse, or bitplane-squared (bit planes "
-             "weighted by the decoder weight squared)"),
+    "loss": ("override the preset's loss: bitplane, decoded, mse, bitplane-squared (bit planes "
+             "weighted by the decoder weight squared), or bitplane-residual (each plane's target "
+             "follows the planes already emitted; uwd only)"),
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",
     "detach_reset": "with --temporal-grad: no gradient through the soft reset (spikingjelly's detach_reset)",
     "surrogate_alpha": ("alpha of the arctangent surrogate (alpha/2) / (1 + (pi/2 alpha u)^2); larger is "

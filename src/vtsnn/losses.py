@@ -6,6 +6,9 @@
   With ``squared_weights`` each plane weighs the square of its decoder weight instead
   (ours, not the paper's; see the function).
 - :func:`stbp_loss` decodes the output and takes the MSE against the clean image.
+- :func:`residual_targets` (ours) makes each plane's target the bit that, given the
+  planes the network has already emitted, brings the decoded pixel closest to the
+  clean one; :func:`itbp_loss` against those targets is the "bitplane-residual" loss.
 
 Whether gradients also flow through time is the neurons' business
 (``temporal_grad``), not the loss's: the two choices are independent.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .coding import decode, decoder_weights
+from .coding import decode, decoder_weights, uwe_weights
 
 
 def _check_time_first(output_spikes: torch.Tensor, name: str) -> None:
@@ -54,3 +57,30 @@ def stbp_loss(output_spikes: torch.Tensor, clean: torch.Tensor, decoder: str = "
         raise ValueError(f"stbp_loss: decoded output {tuple(decoded.shape)} and clean "
                          f"{tuple(clean.shape)} shapes differ")
     return (decoded - clean.float()).pow(2).mean()
+
+
+@torch.no_grad()
+def residual_targets(output_spikes: torch.Tensor, clean_levels: torch.Tensor) -> torch.Tensor:
+    """UWD bit-plane targets that follow the network's own earlier planes (ours).
+
+    UWE's target for plane t is bit t of the clean pixel, whatever the network emitted
+    before. Once an earlier plane is wrong, that bit is no longer the best one: if the
+    MSB came out 1 for a pixel of 100, the closest the decoded pixel can get is 128, so
+    every later plane should be 0, not 100's bits. Given the value ``p`` of the planes
+    already emitted (``sum_{k<t} o_k w_k``), the later planes can add anything in
+    ``[0, 2 w_t - 1]``; the best choice is the clean value ``c`` minus ``p``, clipped to
+    that range, and its top bit is ``c - p >= w_t``. When every earlier plane is right
+    this is UWE's bit, so a perfect output still has zero loss.
+
+    ``output_spikes``: ``[T, B, ...]`` 0/1; ``clean_levels``: ``[B, ...]`` integers in
+    ``[0, 2^T - 1]``. Returns 0/1 targets shaped like ``output_spikes``, without gradient.
+    """
+    _check_time_first(output_spikes, "residual_targets")
+    if output_spikes.shape[1:] != clean_levels.shape:
+        raise ValueError(f"residual_targets: output {tuple(output_spikes.shape)} does not hold "
+                         f"T planes of clean {tuple(clean_levels.shape)}")
+    weights = uwe_weights(output_spikes.shape[0], device=output_spikes.device)
+    weights = weights.view(-1, *([1] * clean_levels.dim()))
+    emitted = output_spikes.float() * weights
+    before = emitted.cumsum(dim=0) - emitted          # value of planes 0..t-1, per pixel
+    return (clean_levels.float() - before >= weights).float()
