@@ -586,6 +586,28 @@ def test_a_run_trained_before_a_setting_existed_still_matches(tmp_path):
         experiments.check_run_matches(cell, tmp_path)
 
 
+def test_a_long_loop_forecasts_the_training_left(tiny_mnist, tmp_path):
+    lines = []
+    common = dict(out_root=tmp_path / "results", runs_root=tmp_path / "runs", epochs=1, data_dir=tiny_mnist,
+                  progress=False, overrides=TINY, log=lines.append)
+    run_experiment("table1", subset="dataset=mnist,noise=0.2", **common)
+    forecasts = [line for line in lines if "left to train" in line]
+    # Two cells of one epoch each: after the first, one epoch to go, at the first's pace.
+    assert len(forecasts) == 1 and forecasts[0].startswith("[1/2]") and " 1 epoch left to train" in forecasts[0]
+    lines.clear()
+    run_experiment("table1", subset="dataset=mnist,noise=0.2", **common)      # all trained: nothing to forecast
+    assert not [line for line in lines if "left to train" in line]
+
+
+def test_pace_counts_trained_epochs_only():
+    pace = experiments.Pace()
+    pace.add(0, 500.0)                     # scored only
+    pace.add(2, 120.0)
+    pace.add(1, 60.0)
+    assert pace.forecast(3) == "3 epochs left to train in this shard, about 3.0 min at 60 s per epoch so far"
+    assert pace.forecast(0) == "no training left in this shard"
+
+
 def test_a_result_without_firing_rates_is_scored_again(tiny_mnist, tmp_path):
     common = dict(out_root=tmp_path / "results", runs_root=tmp_path / "runs", epochs=1, data_dir=tiny_mnist,
                   progress=False, overrides=TINY, log=lambda message: None)

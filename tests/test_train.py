@@ -170,6 +170,15 @@ def test_ints_fit_float_fields_and_lists_fit_tuples():
     assert config.lr == 1 and config.channels == (4, 8)
 
 
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
+    config = TrainConfig(epochs=np.int64(3), lr=np.float32(0.5), train_limit=np.int32(7))
+    assert (config.epochs, config.lr, config.train_limit) == (3, 0.5, 7)
+    assert type(config.epochs) is int and type(config.lr) is float and type(config.train_limit) is int
+    json.dumps(config.to_dict())                                 # numpy scalars would not serialize
+    with pytest.raises(ValueError, match="epochs must be int"):
+        TrainConfig(epochs=np.float64(3.0))
+
+
 def test_lsb_first_code_encodes_decodes_and_scores_a_perfect_output_at_zero_loss():
     config = TrainConfig(encoder="uwe-lsb", decoder="uwd-lsb")
     clean = torch.randint(0, 256, (2, 1, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))

@@ -867,16 +867,52 @@ def run_experiment(name: str, out_root="results", runs_root="runs", epochs: int 
     mine = shard_cells(selected, shard)
     command = command or reproduce_command(name, epochs, subset, overrides, as_recorded=recorded_in is not None)
     log(f"{name}: {len(mine)} of {len(selected)} cells in shard {shard[0]}/{shard[1]}")
-    records = []
+    records, pace = [], Pace()
     for position, cell in enumerate(mine, 1):
         prefix = f"[{position}/{len(mine)}] {cell.experiment}/{cell.cell_id}"
+        epochs_to_train = epochs_left(mine[position - 1:position], runs_root)
+        started = time.perf_counter()
         record = run_cell(cell, runs_root, out_root, data_dir, progress, device, command, log, prefix)
+        pace.add(epochs_to_train, time.perf_counter() - started)
         if record is not None:
             records.append(record)
+        if epochs_to_train and position < len(mine):
+            log(f"{prefix}: {pace.forecast(epochs_left(mine[position:], runs_root))}")
     if reports:
         for experiment in dict.fromkeys(cell.experiment for cell in selected):
             write_reports(experiment, out_root, data_dir=data_dir, device=device, log=log)
     return records
+
+
+def epochs_left(cells_: list[Cell], runs_root: Path) -> int:
+    """Epochs still to train for these cells (a run that several cells share counts once)."""
+    targets = {}
+    for cell in cells_:
+        targets[cell.run_name] = max(targets.get(cell.run_name, 0), cell.config.epochs)
+    return sum(max(0, epochs - finished_epoch(Path(runs_root) / run)) for run, epochs in targets.items())
+
+
+class Pace:
+    """Seconds per trained epoch (scoring included) over the cells run so far, for a forecast.
+
+    Cells differ (CIFAR-10 against MNIST, a classifier against a denoiser), so this is a
+    rough figure for a long loop, not a promise; it says what it is based on.
+    """
+
+    def __init__(self):
+        self.epochs, self.seconds = 0, 0.0
+
+    def add(self, epochs: int, seconds: float) -> None:
+        if epochs:                        # cells only scored (or skipped) say nothing about training
+            self.epochs += epochs
+            self.seconds += seconds
+
+    def forecast(self, epochs_to_go: int) -> str:
+        if not epochs_to_go:
+            return "no training left in this shard"
+        per_epoch = self.seconds / self.epochs
+        return (f"{epochs_to_go} epoch{'s' * (epochs_to_go != 1)} left to train in this shard, about "
+                f"{_duration(per_epoch * epochs_to_go)} at {_duration(per_epoch)} per epoch so far")
 
 
 def run_cell(cell: Cell, runs_root: Path, out_root: Path, data_dir, progress: bool, device, command: str,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 import shutil
 import time
@@ -74,8 +75,10 @@ def _has_type(value, annotation) -> bool:
         return value is None
     if isinstance(value, bool):
         return annotation is bool
+    if annotation is int:
+        return isinstance(value, numbers.Integral)       # numpy's integers too
     if annotation is float:
-        return isinstance(value, (int, float))
+        return isinstance(value, numbers.Real)
     if annotation is tuple:
         return isinstance(value, (tuple, list))
     return isinstance(value, annotation)
@@ -100,6 +103,12 @@ class ConfigRecord:
             value = getattr(self, field_.name)
             if not _has_type(value, hints[field_.name]):
                 raise ValueError(f"{field_.name} must be {_type_text(hints[field_.name])}, got {value!r}")
+            # numpy.int64(3) and the like pass, stored as Python numbers so that the
+            # configuration still writes as JSON.
+            if isinstance(value, numbers.Integral) and not isinstance(value, int):
+                setattr(self, field_.name, int(value))
+            elif isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
+                setattr(self, field_.name, float(value))
 
     @staticmethod
     def require(checks) -> None:
