@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vtsnn.coding import uwd_decode, uwe_encode
-from vtsnn.losses import itbp_loss, residual_targets, stbp_loss
+from vtsnn.losses import flip_decoded_loss, itbp_loss, residual_targets, stbp_loss
 from vtsnn.metrics import psnr
 
 
@@ -97,6 +97,33 @@ def test_following_the_residual_targets_reaches_the_closest_value():
 def test_residual_targets_check_shapes():
     with pytest.raises(ValueError, match="does not hold T planes"):
         residual_targets(torch.zeros(8, 2, 3), torch.zeros(2, 4))
+
+
+def test_flip_decoded_loss_is_the_decoded_mse_with_exact_flip_gradients():
+    generator = torch.Generator().manual_seed(0)
+    spikes = torch.randint(0, 2, (8, 2, 3), generator=generator).float().requires_grad_()
+    clean = torch.rand(2, 3, generator=generator)
+    loss = flip_decoded_loss(spikes, clean)
+    assert loss.item() == pytest.approx(stbp_loss(spikes, clean).item())
+    loss.backward()
+    for t in range(8):
+        on, off = spikes.detach().clone(), spikes.detach().clone()
+        on[t], off[t] = 1, 0
+        # Per pixel: the error with bit t on minus the error with it off, over the pixel count.
+        change = ((uwd_decode(on) / 255 - clean) ** 2 - (uwd_decode(off) / 255 - clean) ** 2) / clean.numel()
+        assert torch.allclose(spikes.grad[t], change, atol=1e-7)
+
+
+def test_flip_gradients_leave_the_msb_alone_for_a_small_shortfall():
+    clean = torch.tensor([100 / 255])
+    spikes = uwe_encode(torch.tensor([90])).requires_grad_()        # 0b01011010: 10 levels short, MSB off
+    flip_decoded_loss(spikes, clean).backward()
+    assert spikes.grad[0].item() > 0                                 # descent keeps the MSB off,
+    assert spikes.grad[2].item() > 0                                 # and plane 2 (32: 122 overshoots),
+    assert spikes.grad[5].item() < 0                                 # but turns plane 5 (4) on: 94
+    slope = spikes.detach().clone().requires_grad_()
+    stbp_loss(slope, clean).backward()
+    assert slope.grad[0].item() < 0                                  # STBP's slope pushes the MSB on
 
 
 def test_psnr_per_image_and_mean():

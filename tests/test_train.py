@@ -213,6 +213,10 @@ def test_the_residual_loss_counts_only_the_planes_that_can_still_help():
     assert paper.item() == pytest.approx((128 + 64 + 32 + 4) / 255)
     with pytest.raises(ValueError, match="bitplane-residual loss needs the uwd decoder"):
         TrainConfig(loss="bitplane-residual", decoder="mpd")
+    flip = train_module.compute_loss(msb_on, clean, TrainConfig(loss="decoded-flip", temporal_grad=True))
+    assert flip.item() == pytest.approx((28 / 255) ** 2)                  # the decoded MSE: 128 for 100
+    with pytest.raises(ValueError, match="decoded-flip loss needs the uwd decoder"):
+        TrainConfig(loss="decoded-flip", decoder="mpd-early")
 
 
 def test_checkpoint_files_get_normal_permissions(tiny_mnist, tmp_path):

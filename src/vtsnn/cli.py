@@ -49,7 +49,8 @@ FIELD_HELP = {
                 "uwd-lsb (LSB first)"),
     "loss": ("override the preset's loss: bitplane, decoded, mse, bitplane-squared (bit planes "
              "weighted by the decoder weight squared), or bitplane-residual (each plane's target "
-             "follows the planes already emitted; uwd only)"),
+             "follows the planes already emitted; uwd only), or decoded-flip (the decoded MSE, each "
+             "bit's gradient the error change that flipping it makes; uwd only)"),
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",
     "detach_reset": "with --temporal-grad: no gradient through the soft reset (spikingjelly's detach_reset)",
     "surrogate_alpha": ("alpha of the arctangent surrogate (alpha/2) / (1 + (pi/2 alpha u)^2); larger is "

@@ -9,6 +9,8 @@
 - :func:`residual_targets` (ours) makes each plane's target the bit that, given the
   planes the network has already emitted, brings the decoded pixel closest to the
   clean one; :func:`itbp_loss` against those targets is the "bitplane-residual" loss.
+- :func:`flip_decoded_loss` (ours) is STBP's decoded MSE with each plane's gradient
+  replaced by the exact change in squared error that turning its bit on makes.
 
 Whether gradients also flow through time is the neurons' business
 (``temporal_grad``), not the loss's: the two choices are independent.
@@ -84,3 +86,32 @@ def residual_targets(output_spikes: torch.Tensor, clean_levels: torch.Tensor) ->
     emitted = output_spikes.float() * weights
     before = emitted.cumsum(dim=0) - emitted          # value of planes 0..t-1, per pixel
     return (clean_levels.float() - before >= weights).float()
+
+
+def flip_decoded_loss(output_spikes: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """STBP's decoded MSE (UWD), with each bit's gradient the change that flipping it makes (ours).
+
+    Through a surrogate, the decoded MSE hands bit t of a pixel the gradient
+    ``2 w_t (d - c)`` (decoded ``d``, clean ``c``), the slope at the bit's current value.
+    For a binary bit that slope misleads: a pixel decoded 10 levels too low pushes its
+    MSB up with 128 times the LSB's force, although turning the MSB on would overshoot
+    by 118. Here the gradient is the exact difference ``E(o_t = 1) - E(o_t = 0)`` of
+    the pixel's squared error with the other bits as emitted, ``2 w_t (d_0 - c + w_t / 2)``
+    (``d_0``: decoded with bit t off), which is the slope at ``o_t = 1/2``: bit t is
+    pushed on only if that brings the pixel closer. Unlike the bit-plane loss the
+    planes are judged jointly, against the network's own other bits.
+
+    The value is the decoded MSE (as :func:`stbp_loss` gives), so logged losses compare.
+    ``output_spikes``: ``[T, B, ...]`` 0/1; ``clean``: ``[B, ...]`` in ``[0, 1]``.
+    """
+    decoded_loss = stbp_loss(output_spikes, clean, "uwd")
+    steps = output_spikes.shape[0]
+    scale = float((1 << steps) - 1)
+    with torch.no_grad():
+        spikes = output_spikes.float()
+        weights = uwe_weights(steps, device=spikes.device).view(-1, *([1] * clean.dim())) / scale
+        error = (spikes * weights).sum(dim=0) - clean.float()          # d - c, in [0, 1] units
+        error_with_bit_off = error - spikes * weights                   # d_0 - c, per plane
+        flip_gain = 2 * weights * (error_with_bit_off + weights / 2) / clean.numel()
+    # Value: the decoded MSE; gradient with respect to o_t: flip_gain.
+    return decoded_loss.detach() + (flip_gain * (output_spikes - output_spikes.detach())).sum()

@@ -15,7 +15,9 @@ Method presets (DESIGN.md, "ITBP vs STBP"):
 script is ``training="itbp", temporal_grad=True``. ``loss="bitplane-squared"`` (ours)
 weighs each bit plane by its decoder weight squared, the plane's share of the pixel MSE;
 ``loss="bitplane-residual"`` (ours) sets each plane's target to the bit that best corrects
-the planes the network has already emitted (``losses.residual_targets``).
+the planes the network has already emitted (``losses.residual_targets``);
+``loss="decoded-flip"`` (ours) is the decoded MSE with each bit's gradient the change
+in error that flipping it makes (``losses.flip_decoded_loss``).
 
 *Decision:* the bit-plane target is the clean image encoded with the *input*
 encoder (UWE or TTFS), as the paper's "encoded label"; evaluation always decodes the
@@ -46,7 +48,7 @@ from .allocator import keep_freed_memory
 from .averaging import WeightAverage
 from .coding import DECODERS, decode, ttfs_encode, uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
-from .losses import itbp_loss, residual_targets, stbp_loss
+from .losses import flip_decoded_loss, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr
 from .models import UNetANN, UVTSNN
 from .neurons import SURROGATE_ALPHA
@@ -57,8 +59,9 @@ TRAININGS = ("itbp", "stbp", "ann")
 PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse", False)}
 # "bitplane-squared": the bit-plane loss with squared plane weights (losses.itbp_loss).
 # "bitplane-residual": the bit-plane loss against targets that follow the planes already
-# emitted (losses.residual_targets); UWD only.
-LOSSES = ("bitplane", "bitplane-squared", "bitplane-residual", "decoded", "mse")
+# emitted (losses.residual_targets); UWD only. "decoded-flip": the decoded MSE with each
+# bit's gradient the change in error that flipping it makes (losses.flip_decoded_loss); UWD only.
+LOSSES = ("bitplane", "bitplane-squared", "bitplane-residual", "decoded", "decoded-flip", "mse")
 # "uwe-lsb": UWE's planes least significant bit first (with the decoder "uwd-lsb"; not the paper's).
 ENCODERS = ("uwe", "uwe-lsb", "ttfs")
 
@@ -182,8 +185,8 @@ class TrainConfig(ConfigRecord):
             (self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
             ((self.loss == "mse") == (self.training == "ann"), "the mse loss goes with training='ann' only"),
-            (self.loss != "bitplane-residual" or self.decoder == "uwd",
-             f"the bitplane-residual loss needs the uwd decoder (powers of two, MSB first), got {self.decoder!r}"),
+            (self.loss not in ("bitplane-residual", "decoded-flip") or self.decoder == "uwd",
+             f"the {self.loss} loss needs the uwd decoder (powers of two, MSB first), got {self.decoder!r}"),
             (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
             (self.init in ("default", "spiking"), f"init must be default or spiking, got {self.init!r}"),
             (self.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16, got {self.precision!r}"),
@@ -269,6 +272,8 @@ def compute_loss(output: torch.Tensor, clean: torch.Tensor, config: TrainConfig)
         return torch.nn.functional.mse_loss(output.float(), clean.float() / 255.0)
     if config.loss == "decoded":
         return stbp_loss(output, clean.float() / 255.0, config.decoder)
+    if config.loss == "decoded-flip":
+        return flip_decoded_loss(output, clean.float() / 255.0)
     if config.loss == "bitplane-residual":
         return itbp_loss(output, residual_targets(output, clean), config.decoder)
     return itbp_loss(output, encode_input(clean, config), config.decoder,
