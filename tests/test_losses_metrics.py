@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vtsnn.coding import uwd_decode, uwe_encode
-from vtsnn.losses import flip_decoded_loss, itbp_loss, residual_targets, stbp_loss
+from vtsnn.losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from vtsnn.metrics import psnr
 
 
@@ -124,6 +124,22 @@ def test_flip_gradients_leave_the_msb_alone_for_a_small_shortfall():
     slope = spikes.detach().clone().requires_grad_()
     stbp_loss(slope, clean).backward()
     assert slope.grad[0].item() < 0                                  # STBP's slope pushes the MSB on
+
+
+def test_flip_targets_are_the_better_bit_with_the_other_planes_as_emitted():
+    clean = torch.arange(256)
+    planes = uwe_encode(clean)
+    assert torch.equal(flip_targets(planes, clean), planes)              # a right output keeps its bits
+    generator = torch.Generator().manual_seed(1)
+    spikes = torch.randint(0, 2, (8, 256), generator=generator).float()
+    targets = flip_targets(spikes, clean)
+    for t in range(8):
+        on, off = spikes.clone(), spikes.clone()
+        on[t], off[t] = 1, 0
+        closer_on = (uwd_decode(on) - clean).abs() < (uwd_decode(off) - clean).abs()
+        assert torch.equal(targets[t], closer_on.float())
+    with pytest.raises(ValueError, match="does not hold T planes"):
+        flip_targets(torch.zeros(8, 2, 3), torch.zeros(2, 4))
 
 
 def test_psnr_per_image_and_mean():

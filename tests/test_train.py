@@ -217,6 +217,8 @@ def test_the_residual_loss_counts_only_the_planes_that_can_still_help():
     assert flip.item() == pytest.approx((28 / 255) ** 2)                  # the decoded MSE: 128 for 100
     with pytest.raises(ValueError, match="decoded-flip loss needs the uwd decoder"):
         TrainConfig(loss="decoded-flip", decoder="mpd-early")
+    # With the later planes off as emitted, the MSB is better on (128 is 28 from 100, 0 is 100).
+    assert train_module.compute_loss(msb_on, clean, TrainConfig(loss="bitplane-flip")).item() == 0
 
 
 def test_checkpoint_files_get_normal_permissions(tiny_mnist, tmp_path):

@@ -48,8 +48,9 @@ FIELD_HELP = {
     "decoder": ("output decoding: uwd (bit-plane weights), mpd, mpd-early (MPD, first step weighing most), or "
                 "uwd-lsb (LSB first)"),
     "loss": ("override the preset's loss: bitplane, decoded, mse, bitplane-squared (bit planes "
-             "weighted by the decoder weight squared), or bitplane-residual (each plane's target "
-             "follows the planes already emitted; uwd only), or decoded-flip (the decoded MSE, each "
+             "weighted by the decoder weight squared), bitplane-residual (each plane's target "
+             "follows the planes already emitted; uwd only), bitplane-flip (each plane's target is "
+             "the better bit with the other planes as emitted; uwd only), or decoded-flip (the decoded MSE, each "
              "bit's gradient the error change that flipping it makes; uwd only)"),
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",
     "detach_reset": "with --temporal-grad: no gradient through the soft reset (spikingjelly's detach_reset)",

@@ -9,6 +9,8 @@
 - :func:`residual_targets` (ours) makes each plane's target the bit that, given the
   planes the network has already emitted, brings the decoded pixel closest to the
   clean one; :func:`itbp_loss` against those targets is the "bitplane-residual" loss.
+- :func:`flip_targets` (ours) makes each plane's target the bit that, with the network's
+  other planes as emitted, decodes closer to the clean pixel ("bitplane-flip").
 - :func:`flip_decoded_loss` (ours) is STBP's decoded MSE with each plane's gradient
   replaced by the exact change in squared error that turning its bit on makes.
 
@@ -115,3 +117,27 @@ def flip_decoded_loss(output_spikes: torch.Tensor, clean: torch.Tensor) -> torch
         flip_gain = 2 * weights * (error_with_bit_off + weights / 2) / clean.numel()
     # Value: the decoded MSE; gradient with respect to o_t: flip_gain.
     return decoded_loss.detach() + (flip_gain * (output_spikes - output_spikes.detach())).sum()
+
+
+@torch.no_grad()
+def flip_targets(output_spikes: torch.Tensor, clean_levels: torch.Tensor) -> torch.Tensor:
+    """UWD bit-plane targets: each bit as it should be with every other plane as emitted (ours).
+
+    With plane t off the pixel decodes to ``d_0``; turning it on adds ``w_t``. On is
+    closer to the clean value ``c`` exactly when ``c - d_0 > w_t / 2``. Where
+    :func:`residual_targets` assumes the later planes will be right, these targets take
+    the network's later planes as they are, so every plane is judged against the
+    others jointly; they are UWE's bits when the output is right (every ``|c - d| = 0``).
+
+    ``output_spikes``: ``[T, B, ...]`` 0/1; ``clean_levels``: ``[B, ...]`` integers in
+    ``[0, 2^T - 1]``. Returns 0/1 targets shaped like ``output_spikes``, without gradient.
+    """
+    _check_time_first(output_spikes, "flip_targets")
+    if output_spikes.shape[1:] != clean_levels.shape:
+        raise ValueError(f"flip_targets: output {tuple(output_spikes.shape)} does not hold "
+                         f"T planes of clean {tuple(clean_levels.shape)}")
+    weights = uwe_weights(output_spikes.shape[0], device=output_spikes.device)
+    weights = weights.view(-1, *([1] * clean_levels.dim()))
+    emitted = output_spikes.float() * weights
+    without = emitted.sum(dim=0) - emitted                       # decoded with plane t off
+    return (clean_levels.float() - without > weights / 2).float()

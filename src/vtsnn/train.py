@@ -16,8 +16,9 @@ script is ``training="itbp", temporal_grad=True``. ``loss="bitplane-squared"`` (
 weighs each bit plane by its decoder weight squared, the plane's share of the pixel MSE;
 ``loss="bitplane-residual"`` (ours) sets each plane's target to the bit that best corrects
 the planes the network has already emitted (``losses.residual_targets``);
-``loss="decoded-flip"`` (ours) is the decoded MSE with each bit's gradient the change
-in error that flipping it makes (``losses.flip_decoded_loss``).
+``loss="bitplane-flip"`` (ours) sets it to the better bit with the other planes as
+emitted (``losses.flip_targets``); ``loss="decoded-flip"`` (ours) is the decoded MSE with
+each bit's gradient the change in error that flipping it makes (``losses.flip_decoded_loss``).
 
 *Decision:* the bit-plane target is the clean image encoded with the *input*
 encoder (UWE or TTFS), as the paper's "encoded label"; evaluation always decodes the
@@ -48,7 +49,7 @@ from .allocator import keep_freed_memory
 from .averaging import WeightAverage
 from .coding import DECODERS, decode, ttfs_encode, uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
-from .losses import flip_decoded_loss, itbp_loss, residual_targets, stbp_loss
+from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr
 from .models import UNetANN, UVTSNN
 from .neurons import SURROGATE_ALPHA
@@ -61,7 +62,10 @@ PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse"
 # "bitplane-residual": the bit-plane loss against targets that follow the planes already
 # emitted (losses.residual_targets); UWD only. "decoded-flip": the decoded MSE with each
 # bit's gradient the change in error that flipping it makes (losses.flip_decoded_loss); UWD only.
-LOSSES = ("bitplane", "bitplane-squared", "bitplane-residual", "decoded", "decoded-flip", "mse")
+# "bitplane-flip": the bit-plane loss against each bit as it should be with the other planes
+# as emitted (losses.flip_targets); UWD only.
+LOSSES = ("bitplane", "bitplane-squared", "bitplane-residual", "bitplane-flip", "decoded", "decoded-flip", "mse")
+JOINT_LOSSES = ("bitplane-residual", "bitplane-flip", "decoded-flip")    # need UWD's powers of two
 # "uwe-lsb": UWE's planes least significant bit first (with the decoder "uwd-lsb"; not the paper's).
 ENCODERS = ("uwe", "uwe-lsb", "ttfs")
 
@@ -185,7 +189,7 @@ class TrainConfig(ConfigRecord):
             (self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
             ((self.loss == "mse") == (self.training == "ann"), "the mse loss goes with training='ann' only"),
-            (self.loss not in ("bitplane-residual", "decoded-flip") or self.decoder == "uwd",
+            (self.loss not in JOINT_LOSSES or self.decoder == "uwd",
              f"the {self.loss} loss needs the uwd decoder (powers of two, MSB first), got {self.decoder!r}"),
             (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
             (self.init in ("default", "spiking"), f"init must be default or spiking, got {self.init!r}"),
@@ -276,6 +280,8 @@ def compute_loss(output: torch.Tensor, clean: torch.Tensor, config: TrainConfig)
         return flip_decoded_loss(output, clean.float() / 255.0)
     if config.loss == "bitplane-residual":
         return itbp_loss(output, residual_targets(output, clean), config.decoder)
+    if config.loss == "bitplane-flip":
+        return itbp_loss(output, flip_targets(output, clean), config.decoder)
     return itbp_loss(output, encode_input(clean, config), config.decoder,
                      squared_weights=config.loss == "bitplane-squared")
 
