@@ -41,8 +41,8 @@ from vtsnn.experiments import DENOISER_RECIPE
 from vtsnn.metrics import psnr
 from vtsnn.models import UNetANN
 from vtsnn.pretrained import resolve_model
-from vtsnn.train import (BITS, TrainConfig, autocast_for, learning_rate, load_trained, prepare_model,
-                         scale_for_spiking_inputs)
+from vtsnn.train import (BITS, TrainConfig, autocast_for, learning_rate, load_trained, model_outputs,
+                         prepare_model, scale_for_spiking_inputs)
 
 INPUTS = {"causal": lambda plane: range(plane + 1), "all planes": lambda plane: range(BITS)}
 CPU = torch.device("cpu")
@@ -110,18 +110,13 @@ def predict_bits(model: torch.nn.Module, noisy: torch.Tensor, planes, recipe: Tr
     return torch.cat(bits)
 
 
-@torch.inference_mode()
-def snn_output_bits(run: str, noisy: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def snn_output_bits(run: str, noisy: torch.Tensor) -> torch.Tensor:
     """A trained U-VTSNN's output spikes ``[BITS, N, 1, H, W]`` for the noisy images."""
     model, config = load_trained(resolve_model(run))
     if config.training == "ann" or config.decoder != "uwd" or config.encoder != "uwe":
         raise SystemExit(f"--snn needs a spiking model with UWE input and UWD output; {run} is not one")
-    model = prepare_model(model, config, CPU).eval()
-    outputs = []
-    for start in range(0, noisy.shape[0], batch_size):
-        with autocast_for(config, CPU):      # as the run was scored
-            outputs.append(model(uwe_encode(noisy[start:start + batch_size])).float())
-    return torch.cat(outputs, dim=1)
+    model = prepare_model(model, config, CPU)
+    return torch.cat([output.float() for output in model_outputs(model, noisy, config)], dim=1)
 
 
 def main(argv=None) -> None:

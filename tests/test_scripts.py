@@ -63,3 +63,42 @@ def test_causal_ceiling_reads_a_spiking_models_output_planes():
     bits = script.snn_output_bits("mnist-if-0.2", noisy)
     assert bits.shape == (8, 3, 1, 28, 28)
     assert set(bits.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_error_by_plane_groups_pixels_by_their_first_wrong_bit():
+    import torch
+    from vtsnn.coding import uwe_encode
+    script = load_script("error_by_plane")
+    clean = torch.tensor([100, 200, 7, 50], dtype=torch.uint8)
+    bits = uwe_encode(clean)
+    bits[0, 0] = 1                                  # 100 -> 228: MSB wrong
+    bits[0, 1] = 0                                  # 200 -> 72: MSB wrong
+    bits[7, 2] = 0                                  # 7 -> 6: LSB wrong
+    assert script.first_wrong_plane(bits, clean).tolist() == [0, 0, 7, 8]
+    # With the wrong MSB kept, the closest the later planes can get: 128 for 100, 127 for 200.
+    assert script.best_completion(bits, clean, 0)[:2].tolist() == [128, 127]
+    result = script.error_by_plane(bits, clean)
+    msb, lsb, right = result["rows"][0], result["rows"][7], result["rows"][8]
+    assert msb["pixel_share"] == 0.5 and right["pixel_share"] == 0.25 and right["first_wrong_plane"] is None
+    assert msb["mean_squared_error"] == 128 ** 2 and lsb["mean_squared_error"] == 1
+    assert msb["best_completion_mean_squared_error"] == (28 ** 2 + 73 ** 2) / 2
+    assert sum(row["error_share"] for row in result["rows"]) == pytest.approx(1)
+    assert result["mse"] == pytest.approx((2 * 128 ** 2 + 1) / 4)
+    assert result["best_completion_mse"] == pytest.approx((28 ** 2 + 73 ** 2 + 1) / 4)
+
+
+def test_error_by_plane_reads_a_trained_model(tiny_mnist, tmp_path, capsys):
+    script = load_script("error_by_plane")
+    out = tmp_path / "breakdown.json"
+    script.main(["mnist-if-0.2", "--data-dir", str(tiny_mnist), "--test-limit", "8", "--out", str(out)])
+    [result] = json.loads(out.read_text())["models"].values()
+    assert result["test_images"] == 8 and len(result["rows"]) == 9
+    assert sum(row["pixel_share"] for row in result["rows"]) == pytest.approx(1)
+    assert result["best_completion_mse"] <= result["mse"]
+    assert "first wrong plane" in capsys.readouterr().out
+    from vtsnn.checkpoint import save_weights
+    from vtsnn.train import TrainConfig, build_model
+    ann = TrainConfig(training="ann", channels=(4, 8))
+    save_weights(tmp_path / "ann", build_model(ann), ann.to_dict())
+    with pytest.raises(SystemExit, match="needs a spiking model"):
+        script.main([str(tmp_path / "ann"), "--data-dir", str(tiny_mnist), "--test-limit", "8"])

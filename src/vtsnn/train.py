@@ -301,18 +301,25 @@ def prepare_model(model: torch.nn.Module, config: TrainConfig, device: torch.dev
 
 
 @torch.inference_mode()
-def denoise_images(model: torch.nn.Module, noisy: torch.Tensor, config: TrainConfig,
-                   batch_size: int = 500, device: torch.device | None = None) -> torch.Tensor:
-    """Denoise 8-bit images ``[N, C, H, W]``; returns floats in ``[0, 1]`` on the CPU."""
+def model_outputs(model: torch.nn.Module, noisy: torch.Tensor, config: TrainConfig,
+                  batch_size: int = 500, device: torch.device | None = None):
+    """Yield the model's raw output for each batch of 8-bit images ``[N, C, H, W]``, in order.
+
+    A spiking model's output is its spikes ``[T, B, C, H, W]``; the ANN's, ``[B, C, H, W]``.
+    """
     device = device or next(model.parameters()).device
     model.eval()
-    results = []
     for start in range(0, noisy.shape[0], batch_size):
         batch = noisy[start:start + batch_size].to(device)
         with autocast_for(config, device):
-            output = model(encode_input(batch, config))
-        results.append(output_to_image(output, config).cpu())
-    return torch.cat(results)
+            yield model(encode_input(batch, config))
+
+
+def denoise_images(model: torch.nn.Module, noisy: torch.Tensor, config: TrainConfig,
+                   batch_size: int = 500, device: torch.device | None = None) -> torch.Tensor:
+    """Denoise 8-bit images ``[N, C, H, W]``; returns floats in ``[0, 1]`` on the CPU."""
+    return torch.cat([output_to_image(output, config).cpu()
+                      for output in model_outputs(model, noisy, config, batch_size, device)])
 
 
 def evaluate(model: torch.nn.Module, clean: torch.Tensor, noisy: torch.Tensor, config: TrainConfig,
