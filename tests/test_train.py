@@ -221,6 +221,26 @@ def test_the_residual_loss_counts_only_the_planes_that_can_still_help():
     assert train_module.compute_loss(msb_on, clean, TrainConfig(loss="bitplane-flip")).item() == 0
 
 
+
+def test_a_loss_of_several_terms_is_their_sum():
+    clean = torch.full((1, 1, 1, 1), 100, dtype=torch.uint8)
+    msb_on = torch.zeros(8, 1, 1, 1, 1)
+    msb_on[0] = 1
+    both = TrainConfig(loss="bitplane+decoded-flip", temporal_grad=True)
+    assert both.loss_terms == ["bitplane", "decoded-flip"]
+    parts = [train_module.compute_loss(msb_on, clean, TrainConfig(loss=term)) for term in both.loss_terms]
+    assert train_module.compute_loss(msb_on, clean, both).item() == pytest.approx(sum(p.item() for p in parts))
+    with pytest.raises(ValueError, match="names a term twice"):
+        TrainConfig(loss="bitplane+bitplane")
+    with pytest.raises(ValueError, match="several joined by"):
+        TrainConfig(loss="bitplane+nothing")
+    with pytest.raises(ValueError, match="needs the uwd decoder"):
+        TrainConfig(loss="bitplane+decoded-flip", decoder="mpd")
+    for mixed in ({"training": "ann", "loss": "mse+decoded"}, {"loss": "bitplane+mse"}):
+        with pytest.raises(ValueError, match="mse loss goes with training='ann' only, and alone"):
+            TrainConfig(**mixed)
+
+
 def test_checkpoint_files_get_normal_permissions(tiny_mnist, tmp_path):
     import os
     import stat

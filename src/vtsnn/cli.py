@@ -51,7 +51,8 @@ FIELD_HELP = {
              "weighted by the decoder weight squared), bitplane-residual (each plane's target "
              "follows the planes already emitted; uwd only), bitplane-flip (each plane's target is "
              "the better bit with the other planes as emitted; uwd only), or decoded-flip (the decoded MSE, each "
-             "bit's gradient the error change that flipping it makes; uwd only)"),
+             "bit's gradient the error change that flipping it makes; uwd only); join several with + to "
+             "train on their sum, e.g. bitplane+decoded-flip"),
     "temporal_grad": "backpropagate through time (itbp: no, stbp: yes)",
     "detach_reset": "with --temporal-grad: no gradient through the soft reset (spikingjelly's detach_reset)",
     "surrogate_alpha": ("alpha of the arctangent surrogate (alpha/2) / (1 + (pi/2 alpha u)^2); larger is "

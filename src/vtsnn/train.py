@@ -187,9 +187,12 @@ class TrainConfig(ConfigRecord):
             ((self.encoder == "uwe-lsb") == (self.decoder == "uwd-lsb"),
              "the least-significant-bit-first code goes both ways: encoder uwe-lsb with decoder uwd-lsb"),
             (self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}"),
-            (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
-            ((self.loss == "mse") == (self.training == "ann"), "the mse loss goes with training='ann' only"),
-            (self.loss not in JOINT_LOSSES or self.decoder == "uwd",
+            (all(term in LOSSES for term in self.loss_terms),
+             f"loss must be one of {', '.join(LOSSES)}, or several joined by '+', got {self.loss!r}"),
+            (len(set(self.loss_terms)) == len(self.loss_terms), f"loss {self.loss!r} names a term twice"),
+            ((self.loss == "mse") == (self.training == "ann") == ("mse" in self.loss_terms),
+             "the mse loss goes with training='ann' only, and alone"),
+            (not set(self.loss_terms) & set(JOINT_LOSSES) or self.decoder == "uwd",
              f"the {self.loss} loss needs the uwd decoder (powers of two, MSB first), got {self.decoder!r}"),
             (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
             (self.init in ("default", "spiking"), f"init must be default or spiking, got {self.init!r}"),
@@ -209,6 +212,11 @@ class TrainConfig(ConfigRecord):
         payload = dataclasses.asdict(self)
         payload["channels"] = list(self.channels)
         return payload
+
+    @property
+    def loss_terms(self) -> list[str]:
+        """The losses summed in training: ``"bitplane+decoded-flip"`` is two terms."""
+        return self.loss.split("+")
 
     @property
     def in_channels(self) -> int:
@@ -272,18 +280,23 @@ def output_to_image(output: torch.Tensor, config: TrainConfig) -> torch.Tensor:
 
 
 def compute_loss(output: torch.Tensor, clean: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    if config.loss == "mse":
+    """The configured loss; a loss of several terms (``"a+b"``) is their sum."""
+    return sum(loss_term(term, output, clean, config) for term in config.loss_terms)
+
+
+def loss_term(term: str, output: torch.Tensor, clean: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    if term == "mse":
         return torch.nn.functional.mse_loss(output.float(), clean.float() / 255.0)
-    if config.loss == "decoded":
+    if term == "decoded":
         return stbp_loss(output, clean.float() / 255.0, config.decoder)
-    if config.loss == "decoded-flip":
+    if term == "decoded-flip":
         return flip_decoded_loss(output, clean.float() / 255.0)
-    if config.loss == "bitplane-residual":
+    if term == "bitplane-residual":
         return itbp_loss(output, residual_targets(output, clean), config.decoder)
-    if config.loss == "bitplane-flip":
+    if term == "bitplane-flip":
         return itbp_loss(output, flip_targets(output, clean), config.decoder)
     return itbp_loss(output, encode_input(clean, config), config.decoder,
-                     squared_weights=config.loss == "bitplane-squared")
+                     squared_weights=term == "bitplane-squared")
 
 
 def autocast_for(config: TrainConfig, device: torch.device):
