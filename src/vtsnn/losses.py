@@ -63,6 +63,17 @@ def stbp_loss(output_spikes: torch.Tensor, clean: torch.Tensor, decoder: str = "
     return (decoded - clean.float()).pow(2).mean()
 
 
+def _emitted_values(output_spikes: torch.Tensor, clean_levels: torch.Tensor, name: str):
+    """What each UWD plane adds to each pixel (``o_t w_t``) and the weights, shaped to broadcast."""
+    _check_time_first(output_spikes, name)
+    if output_spikes.shape[1:] != clean_levels.shape:
+        raise ValueError(f"{name}: output {tuple(output_spikes.shape)} does not hold "
+                         f"T planes of clean {tuple(clean_levels.shape)}")
+    weights = uwe_weights(output_spikes.shape[0], device=output_spikes.device)
+    weights = weights.view(-1, *([1] * clean_levels.dim()))
+    return output_spikes.float() * weights, weights
+
+
 @torch.no_grad()
 def residual_targets(output_spikes: torch.Tensor, clean_levels: torch.Tensor) -> torch.Tensor:
     """UWD bit-plane targets that follow the network's own earlier planes (ours).
@@ -79,13 +90,7 @@ def residual_targets(output_spikes: torch.Tensor, clean_levels: torch.Tensor) ->
     ``output_spikes``: ``[T, B, ...]`` 0/1; ``clean_levels``: ``[B, ...]`` integers in
     ``[0, 2^T - 1]``. Returns 0/1 targets shaped like ``output_spikes``, without gradient.
     """
-    _check_time_first(output_spikes, "residual_targets")
-    if output_spikes.shape[1:] != clean_levels.shape:
-        raise ValueError(f"residual_targets: output {tuple(output_spikes.shape)} does not hold "
-                         f"T planes of clean {tuple(clean_levels.shape)}")
-    weights = uwe_weights(output_spikes.shape[0], device=output_spikes.device)
-    weights = weights.view(-1, *([1] * clean_levels.dim()))
-    emitted = output_spikes.float() * weights
+    emitted, weights = _emitted_values(output_spikes, clean_levels, "residual_targets")
     before = emitted.cumsum(dim=0) - emitted          # value of planes 0..t-1, per pixel
     return (clean_levels.float() - before >= weights).float()
 
@@ -132,12 +137,6 @@ def flip_targets(output_spikes: torch.Tensor, clean_levels: torch.Tensor) -> tor
     ``output_spikes``: ``[T, B, ...]`` 0/1; ``clean_levels``: ``[B, ...]`` integers in
     ``[0, 2^T - 1]``. Returns 0/1 targets shaped like ``output_spikes``, without gradient.
     """
-    _check_time_first(output_spikes, "flip_targets")
-    if output_spikes.shape[1:] != clean_levels.shape:
-        raise ValueError(f"flip_targets: output {tuple(output_spikes.shape)} does not hold "
-                         f"T planes of clean {tuple(clean_levels.shape)}")
-    weights = uwe_weights(output_spikes.shape[0], device=output_spikes.device)
-    weights = weights.view(-1, *([1] * clean_levels.dim()))
-    emitted = output_spikes.float() * weights
+    emitted, weights = _emitted_values(output_spikes, clean_levels, "flip_targets")
     without = emitted.sum(dim=0) - emitted                       # decoded with plane t off
     return (clean_levels.float() - without > weights / 2).float()
