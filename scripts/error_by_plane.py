@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from vtsnn.checkpoint import CheckpointError
 from vtsnn.coding import uwd_decode, uwe_encode, uwe_weights
 from vtsnn.pretrained import resolve_model
 from vtsnn.train import BITS, load_test_set, load_trained, model_outputs, prepare_model
@@ -78,7 +79,7 @@ def _psnr(mse: float) -> float:
 
 def output_bits(run: str, test_limit: int | None, data_dir) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """A trained U-VTSNN's output bits on its own test set, the clean images and its config."""
-    model, config = load_trained(resolve_model(run))
+    model, config = load_trained(run)
     if config.training == "ann" or config.decoder != "uwd":
         raise SystemExit(f"{run}: needs a spiking model with UWD output, got training={config.training!r}, "
                          f"decoder={config.decoder!r}")
@@ -107,9 +108,13 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the breakdowns to this JSON file")
     args = parser.parse_args(argv)
+    try:                                  # every name checked before any model runs
+        paths = {run: resolve_model(run) for run in args.models}
+    except (FileNotFoundError, CheckpointError) as error:
+        raise SystemExit(f"error_by_plane: {error}") from None
     results = {}
-    for run in args.models:
-        bits, clean, config = output_bits(run, args.test_limit, args.data_dir)
+    for run, path in paths.items():
+        bits, clean, config = output_bits(path, args.test_limit, args.data_dir)
         results[run] = {**error_by_plane(bits, clean), "test_images": int(clean.shape[0]),
                         "dataset": config["dataset"], "noise": config["noise"], "loss": config["loss"]}
         print_breakdown(run, results[run])

@@ -102,3 +102,7 @@ def test_error_by_plane_reads_a_trained_model(tiny_mnist, tmp_path, capsys):
     save_weights(tmp_path / "ann", build_model(ann), ann.to_dict())
     with pytest.raises(SystemExit, match="needs a spiking model"):
         script.main([str(tmp_path / "ann"), "--data-dir", str(tiny_mnist), "--test-limit", "8"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="no-such-run not found"):
+        script.main(["mnist-if-0.2", str(tmp_path / "no-such-run"), "--data-dir", str(tiny_mnist)])
+    assert capsys.readouterr().out == ""                    # refused before the first model ran
