@@ -34,7 +34,7 @@ def test_every_experiment_has_its_cells():
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 1, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 3}
+                      "decoded-loss": 6, "joint-losses": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -485,11 +485,13 @@ def test_plane_weights_are_lr_and_averages_cells_with_squared_weights_trained_as
 
 def test_joint_losses_change_only_the_loss_of_table1s_fashion_mnist_if_cell():
     [twin] = cells("table1", subset="dataset=fashion_mnist,neuron=if,noise=0.2")
-    joint = cells("joint-losses")
+    *joint, levers = cells("joint-losses")
     assert [cell.labels["loss"] for cell in joint] == ["bitplane-residual", "bitplane-flip", "decoded-flip"]
     for cell in joint:
         assert cell.config == dataclasses.replace(twin.config, loss=cell.labels["loss"], epochs=5, val_size=5000)
         assert cell.paper == twin.paper and cell.run_name == f"joint-losses/{cell.cell_id}"
+    both = by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"]
+    assert levers.config == dataclasses.replace(both.config, loss="bitplane-residual", epochs=5, val_size=5000)
 
 
 def test_decoded_loss_changes_only_the_loss_of_table1s_noisier_if_cells():
