@@ -146,7 +146,7 @@ class TrainConfig(ConfigRecord):
     neuron: str = "if"
     encoder: str = "uwe"
     decoder: str = "uwd"
-    loss: str | None = None              # None: the preset's ("bitplane", "decoded" or "mse"), or "bitplane-squared"/"-residual"
+    loss: str | None = None              # None: the preset's ("bitplane", "decoded" or "mse"); any of LOSSES, or "a+b"
     temporal_grad: bool | None = None    # None: the preset's
     detach_reset: bool = False           # through time: no gradient through the soft reset
     surrogate_alpha: float = SURROGATE_ALPHA  # arctangent surrogate's alpha (2: DESIGN.md's)
