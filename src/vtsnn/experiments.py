@@ -905,7 +905,7 @@ def run_experiment(name: str, out_root="results", runs_root="runs", epochs: int 
     records, pace = [], Pace()
     for position, cell in enumerate(mine, 1):
         prefix = f"[{position}/{len(mine)}] {cell.experiment}/{cell.cell_id}"
-        epochs_to_train = epochs_left(mine[position - 1:position], runs_root)
+        epochs_to_train = epochs_left([cell], runs_root)
         started = time.perf_counter()
         record = run_cell(cell, runs_root, out_root, data_dir, progress, device, command, log, prefix)
         pace.add(epochs_to_train, time.perf_counter() - started)

@@ -60,10 +60,10 @@ TRAININGS = ("itbp", "stbp", "ann")
 PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse", False)}
 # "bitplane-squared": the bit-plane loss with squared plane weights (losses.itbp_loss).
 # "bitplane-residual": the bit-plane loss against targets that follow the planes already
-# emitted (losses.residual_targets); UWD only. "decoded-flip": the decoded MSE with each
-# bit's gradient the change in error that flipping it makes (losses.flip_decoded_loss); UWD only.
-# "bitplane-flip": the bit-plane loss against each bit as it should be with the other planes
-# as emitted (losses.flip_targets); UWD only.
+# emitted (losses.residual_targets). "bitplane-flip": against each bit as it should be with
+# the other planes as emitted (losses.flip_targets). "decoded-flip": the decoded MSE with
+# each bit's gradient the change in error that flipping it makes (losses.flip_decoded_loss).
+# These three are JOINT_LOSSES, UWD only.
 LOSSES = ("bitplane", "bitplane-squared", "bitplane-residual", "bitplane-flip", "decoded", "decoded-flip", "mse")
 JOINT_LOSSES = ("bitplane-residual", "bitplane-flip", "decoded-flip")    # need UWD's powers of two
 # "uwe-lsb": UWE's planes least significant bit first (with the decoder "uwd-lsb"; not the paper's).
@@ -190,7 +190,7 @@ class TrainConfig(ConfigRecord):
             (all(term in LOSSES for term in self.loss_terms),
              f"loss must be one of {', '.join(LOSSES)}, or several joined by '+', got {self.loss!r}"),
             (len(set(self.loss_terms)) == len(self.loss_terms), f"loss {self.loss!r} names a term twice"),
-            ((self.loss == "mse") == (self.training == "ann") == ("mse" in self.loss_terms),
+            ((self.loss == "mse") == (self.training == "ann") and ("mse" not in self.loss_terms or self.loss == "mse"),
              "the mse loss goes with training='ann' only, and alone"),
             (not set(self.loss_terms) & set(JOINT_LOSSES) or self.decoder == "uwd",
              f"the {self.loss} loss needs the uwd decoder (powers of two, MSB first), got {self.decoder!r}"),
