@@ -41,8 +41,8 @@ from vtsnn.experiments import DENOISER_RECIPE
 from vtsnn.metrics import psnr
 from vtsnn.models import UNetANN
 from vtsnn.pretrained import resolve_model
-from vtsnn.train import (BITS, TrainConfig, autocast_for, learning_rate, load_trained, model_outputs,
-                         prepare_model, scale_for_spiking_inputs)
+from vtsnn.train import (BITS, TrainConfig, autocast_for, learning_rate, load_trained, prepare_model,
+                         scale_for_spiking_inputs, spiking_output_bits)
 
 INPUTS = {"causal": lambda plane: range(plane + 1), "all planes": lambda plane: range(BITS)}
 CPU = torch.device("cpu")
@@ -115,8 +115,7 @@ def snn_output_bits(run: str, noisy: torch.Tensor) -> torch.Tensor:
     model, config = load_trained(resolve_model(run))
     if config.training == "ann" or config.decoder != "uwd" or config.encoder != "uwe":
         raise SystemExit(f"--snn needs a spiking model with UWE input and UWD output; {run} is not one")
-    model = prepare_model(model, config, CPU)
-    return torch.cat([output.float() for output in model_outputs(model, noisy, config)], dim=1)
+    return spiking_output_bits(model, config, noisy)
 
 
 def main(argv=None) -> None:

@@ -30,9 +30,8 @@ import torch
 from vtsnn.checkpoint import CheckpointError
 from vtsnn.coding import uwd_decode, uwe_encode, uwe_weights
 from vtsnn.pretrained import resolve_model
-from vtsnn.train import BITS, load_test_set, load_trained, model_outputs, prepare_model
+from vtsnn.train import BITS, TrainConfig, load_test_set, load_trained, spiking_output_bits
 
-CPU = torch.device("cpu")
 LEVELS = (1 << BITS) - 1
 
 
@@ -77,17 +76,13 @@ def _psnr(mse: float) -> float:
     return math.inf if mse == 0 else 10 * math.log10(LEVELS ** 2 / mse)
 
 
-def output_bits(run: str, test_limit: int | None, data_dir) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """A trained U-VTSNN's output bits on its own test set, the clean images and its config."""
-    model, config = load_trained(run)
+def load_uwd_model(run: str, path) -> tuple[torch.nn.Module, TrainConfig]:
+    """A trained U-VTSNN and its config; refuses models whose output is not UWD's bit planes."""
+    model, config = load_trained(path)
     if config.training == "ann" or config.decoder != "uwd":
         raise SystemExit(f"{run}: needs a spiking model with UWD output, got training={config.training!r}, "
                          f"decoder={config.decoder!r}")
-    config.test_limit = test_limit
-    clean, noisy = load_test_set(config, data_dir)
-    model = prepare_model(model, config, CPU)
-    bits = torch.cat([output.float() for output in model_outputs(model, noisy, config)], dim=1)
-    return bits, clean, config.to_dict()
+    return model, config
 
 
 def print_breakdown(run: str, result: dict) -> None:
@@ -108,15 +103,18 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the breakdowns to this JSON file")
     args = parser.parse_args(argv)
-    try:                                  # every name checked before any model runs
+    try:                                  # every model found and checked before any runs
         paths = {run: resolve_model(run) for run in args.models}
     except (FileNotFoundError, CheckpointError) as error:
         raise SystemExit(f"error_by_plane: {error}") from None
+    models = {run: load_uwd_model(run, path) for run, path in paths.items()}
     results = {}
-    for run, path in paths.items():
-        bits, clean, config = output_bits(path, args.test_limit, args.data_dir)
+    for run, (model, config) in models.items():
+        config.test_limit = args.test_limit
+        clean, noisy = load_test_set(config, args.data_dir)
+        bits = spiking_output_bits(model, config, noisy)
         results[run] = {**error_by_plane(bits, clean), "test_images": int(clean.shape[0]),
-                        "dataset": config["dataset"], "noise": config["noise"], "loss": config["loss"]}
+                        "dataset": config.dataset, "noise": config.noise, "loss": config.loss}
         print_breakdown(run, results[run])
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -101,8 +101,8 @@ def test_error_by_plane_reads_a_trained_model(tiny_mnist, tmp_path, capsys):
     ann = TrainConfig(training="ann", channels=(4, 8))
     save_weights(tmp_path / "ann", build_model(ann), ann.to_dict())
     with pytest.raises(SystemExit, match="needs a spiking model"):
-        script.main([str(tmp_path / "ann"), "--data-dir", str(tiny_mnist), "--test-limit", "8"])
-    capsys.readouterr()
+        script.main(["mnist-if-0.2", str(tmp_path / "ann"), "--data-dir", str(tiny_mnist), "--test-limit", "8"])
+    assert capsys.readouterr().out == ""                    # the ANN refused before the spiking model ran
     with pytest.raises(SystemExit, match="no-such-run not found"):
         script.main(["mnist-if-0.2", str(tmp_path / "no-such-run"), "--data-dir", str(tiny_mnist)])
     assert capsys.readouterr().out == ""                    # refused before the first model ran

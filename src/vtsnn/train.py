@@ -493,6 +493,13 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return Path(run_dir) / ckpt.read_json(pointer)["checkpoint"]
 
 
+
+def spiking_output_bits(model: torch.nn.Module, config: TrainConfig, noisy: torch.Tensor,
+                        device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """A spiking model's output spikes ``[T, N, C, H, W]`` (as 0.0/1.0) for 8-bit noisy images ``[N, C, H, W]``."""
+    model = prepare_model(model, config, device)
+    return torch.cat([output.float() for output in model_outputs(model, noisy, config)], dim=1)
+
 def resolve_checkpoint(path) -> Path:
     """A checkpoint folder, or a run folder (its latest checkpoint)."""
     path = Path(path)
