@@ -657,12 +657,13 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "and CIFAR-10 LIF at 0.6", _residual_target_cells,
                (("dataset", "dataset"), ("neuron", "neuron"), ("η", "noise")),
                "joint-losses' best recipe for F-MNIST IF, on every cell of Table 1 at η = 0.2 and on CIFAR-10 "
-               "LIF at 0.6 (the one cell above 0.2 under the paper's IF number where the ANN twin leaves room): the "
-               "residual bit-plane targets (`--loss bitplane-residual`, each plane's target the bit that best "
-               "corrects the planes already emitted), Adam's peak rate 1e-2 and a moving average of the weights (decay 0.999). "
-               f"Each run is trained as Table 1's run beside it ({TABLE1_EPOCHS_AT_0_2['if']} epochs for IF at 0.2, "
-               f"{TABLE1_EPOCHS_AT_0_2['lif']} for LIF) with {VALIDATION_IMAGES} training images held out to pick "
-               "the epoch (Table 1's MNIST IF run held none out). \"PSNR (paper)\" is the paper's number for the "
+               "LIF at 0.6 (the one cell above 0.2 under the paper's IF number where the ANN twin leaves room): "
+               "the residual bit-plane targets (`--loss bitplane-residual`, each plane's target the bit that best "
+               "corrects the planes already emitted), Adam's peak rate 1e-2 and a moving average of the weights "
+               "(decay 0.999). Each run is trained as Table 1's run beside it "
+               f"({TABLE1_EPOCHS_AT_0_2['if']} epochs for IF at 0.2, {TABLE1_EPOCHS_AT_0_2['lif']} for LIF), "
+               f"with {VALIDATION_IMAGES} training images held out to pick the epoch (Table 1's MNIST IF run "
+               "held none out). \"PSNR (paper)\" is the paper's number for the "
                "same neuron; Table 1's target is its IF number.", per_epoch=True),
 )}
 ALL = "all"
