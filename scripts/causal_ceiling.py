@@ -22,6 +22,10 @@ The per-plane networks predict each bit on its own, as the bit-plane loss trains
 spiking model to; a decoder that chose bits jointly could do better, so "ceiling" is
 loose in that sense. It is tight in the other: each causal network sees the input
 planes 0..t in full, where the spiking model keeps only what its membranes carry.
+
+Each plane network's predicted test bits are saved under ``--work-dir`` (by default a
+folder under runs/causal-ceiling/ named by the settings), so an interrupted run picks
+up at the first plane it had not finished.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from vtsnn.coding import uwd_decode, uwe_encode
@@ -110,6 +115,31 @@ def predict_bits(model: torch.nn.Module, noisy: torch.Tensor, planes, recipe: Tr
     return torch.cat(bits)
 
 
+
+def default_work_dir(args: argparse.Namespace) -> Path:
+    """The folder for a run's per-plane predictions, named by every setting that changes them."""
+    name = f"{args.dataset}-{args.noise:g}-epochs{args.epochs}-seed{args.seed}"
+    if args.train_limit is not None:
+        name += f"-train{args.train_limit}"
+    if args.test_limit is not None:
+        name += f"-test{args.test_limit}"
+    return Path("runs") / "causal-ceiling" / name
+
+
+def plane_bits(name: str, plane: int, train_clean: torch.Tensor, test_noisy: torch.Tensor,
+               recipe: TrainConfig, work_dir: Path) -> tuple[torch.Tensor, bool]:
+    """Plane ``plane``'s predicted test bits for the ``name`` inputs, and whether they were saved by an earlier run."""
+    path = work_dir / f"{name.replace(' ', '-')}-plane{plane}.safetensors"
+    if path.is_file():
+        return load_file(path)["bits"].float(), True
+    planes = INPUTS[name](plane)
+    bits = predict_bits(train_plane(plane, planes, train_clean, recipe), test_noisy, planes, recipe)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")          # renamed when whole, so a kill leaves no half file
+    save_file({"bits": bits.to(torch.uint8)}, str(partial))
+    partial.replace(path)
+    return bits, False
+
 def snn_output_bits(run: str, noisy: torch.Tensor) -> torch.Tensor:
     """A trained U-VTSNN's output spikes ``[BITS, N, 1, H, W]`` for the noisy images."""
     model, config = load_trained(resolve_model(run))
@@ -130,6 +160,9 @@ def main(argv=None) -> None:
                         help="a trained U-VTSNN (run, checkpoint or pretrained name) to compare plane by plane")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the measurements to this JSON file")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where each plane network's predictions are kept, to resume an interrupted run "
+                             "(default: runs/causal-ceiling/ and a name made of the settings)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
@@ -145,13 +178,16 @@ def main(argv=None) -> None:
               "noisy_psnr": psnr(test_noisy.float() / 255.0, test_clean.float() / 255.0).item(),
               "command": "python scripts/causal_ceiling.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     recipe = ann_recipe(args.dataset, args.noise, args.epochs, args.seed)
-    rows = {}
-    for name, inputs in INPUTS.items():
+    work_dir = args.work_dir or default_work_dir(args)
+    rows, loaded = {}, 0
+    for name in INPUTS:
         bits = []
         for plane in range(BITS):
-            model = train_plane(plane, inputs(plane), train_clean, recipe)
-            bits.append(predict_bits(model, test_noisy, inputs(plane), recipe))
-            print(f"{name}, plane {plane}: trained ({time.time() - started:.0f} s so far)", flush=True)
+            plane_prediction, was_saved = plane_bits(name, plane, train_clean, test_noisy, recipe, work_dir)
+            bits.append(plane_prediction)
+            loaded += was_saved
+            done = f"loaded from {work_dir}" if was_saved else "trained"
+            print(f"{name}, plane {plane}: {done} ({time.time() - started:.0f} s so far)", flush=True)
         bits = torch.stack(bits)
         rows[name] = {"psnr": decoded_psnr(bits, test_clean), "bit_error_rates": bit_error_rates(bits, test_clean)}
     if args.snn:
@@ -160,6 +196,7 @@ def main(argv=None) -> None:
                                          "bit_error_rates": bit_error_rates(bits, test_clean)}
     result["rows"] = rows
     result["wall_seconds"] = round(time.time() - started, 1)
+    result["planes_loaded"] = loaded              # trained by an earlier, interrupted run: not in wall_seconds
 
     print(f"\n{args.dataset}, eta = {args.noise}: noisy input {result['noisy_psnr']:.2f} dB")
     print(f"{'':<40} {'PSNR':>6}  " + " ".join(f"{'bit ' + str(t):>6}" for t in range(BITS)))

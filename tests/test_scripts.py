@@ -45,15 +45,28 @@ def test_causal_ceiling_scores_bit_planes_and_trains_every_plane_network(tiny_mn
     assert script.decoded_psnr(flipped, clean) == pytest.approx(20 * math.log10(255 / 128))
     assert script.plane_inputs(clean, range(3)).shape == (4, 3, 8, 8)
 
-    out = tmp_path / "ceiling.json"
-    script.main(["--data-dir", str(tiny_mnist), "--epochs", "1", "--train-limit", "50", "--test-limit", "8",
-                 "--out", str(out)])
+    out, work = tmp_path / "ceiling.json", tmp_path / "planes"
+    settings = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--train-limit", "50", "--test-limit", "8",
+                "--out", str(out), "--work-dir", str(work)]
+    script.main(settings)
     result = json.loads(out.read_text())
     assert set(result["rows"]) == {"causal", "all planes"}
     for row in result["rows"].values():
         assert len(row["bit_error_rates"]) == 8 and all(0 <= r <= 1 for r in row["bit_error_rates"])
         assert math.isfinite(row["psnr"])
+    assert result["planes_loaded"] == 0
     assert "all planes, plane 7: trained" in capsys.readouterr().out
+
+    # Resumed after losing one plane's prediction: that plane alone is trained again, to the same bits.
+    (work / "causal-plane3.safetensors").unlink()
+    script.main(settings)
+    again = json.loads(out.read_text())
+    assert again["rows"] == result["rows"] and again["planes_loaded"] == 15
+    printed = capsys.readouterr().out
+    assert "causal, plane 3: trained" in printed and "causal, plane 4: loaded from" in printed
+    assert script.default_work_dir(script.argparse.Namespace(
+        dataset="mnist", noise=0.2, epochs=5, seed=0, train_limit=None, test_limit=100)) == \
+        Path("runs/causal-ceiling/mnist-0.2-epochs5-seed0-test100")
 
 
 def test_causal_ceiling_reads_a_spiking_models_output_planes():
