@@ -34,7 +34,7 @@ def test_every_experiment_has_its_cells():
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 1, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 7}
+                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 8}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -496,17 +496,19 @@ def test_joint_losses_change_only_the_loss_of_table1s_fashion_mnist_if_cell():
 
 def test_residual_targets_change_table1s_cells_by_the_recipe_only():
     table1 = by_id("table1")
-    residual = cells("residual-targets")
+    *residual, alone = cells("residual-targets")
     assert {(c.labels["dataset"], c.labels["neuron"], c.labels["noise"]) for c in residual} == {
         (dataset, neuron, 0.2) for dataset in ("mnist", "fashion_mnist", "cifar10") for neuron in ("if", "lif")
     } | {("cifar10", "lif", 0.6)}
-    for cell in residual:
+    for cell in [*residual, alone]:
         labels = cell.labels
         twin = table1[f"{labels['dataset']}-{labels['neuron']}-{labels['noise']:g}"]
         epochs = 5 if (labels["neuron"], labels["noise"]) == ("if", 0.2) else 3
-        assert cell.config == dataclasses.replace(twin.config, loss="bitplane-residual", lr=1e-2, ema_decay=0.999,
-                                                  epochs=epochs, val_size=5000)
+        levers = {"lr": 1e-2, "ema_decay": 0.999} if cell in residual else {}
+        assert cell.config == dataclasses.replace(twin.config, loss="bitplane-residual", epochs=epochs,
+                                                  val_size=5000, **levers)
         assert cell.paper == twin.paper
+    assert alone.cell_id == "cifar10-if-0.2-residual" and (alone.config.lr, alone.config.ema_decay) == (1e-3, 0.0)
     shared = {c.run_name for c in residual if (c.labels["dataset"], c.labels["neuron"]) == ("fashion_mnist", "if")}
     assert shared == {"joint-losses/fashion_mnist-if-0.2-bitplane-residual-lr0.01-ema0.999"}
 
