@@ -115,7 +115,6 @@ def predict_bits(model: torch.nn.Module, noisy: torch.Tensor, planes, recipe: Tr
     return torch.cat(bits)
 
 
-
 def default_work_dir(args: argparse.Namespace) -> Path:
     """The folder for a run's per-plane predictions, named by every setting that changes them."""
     name = f"{args.dataset}-{args.noise:g}-epochs{args.epochs}-seed{args.seed}"
@@ -139,6 +138,7 @@ def plane_bits(name: str, plane: int, train_clean: torch.Tensor, test_noisy: tor
     save_file({"bits": bits.to(torch.uint8)}, str(partial))
     partial.replace(path)
     return bits, False
+
 
 def snn_output_bits(run: str, noisy: torch.Tensor) -> torch.Tensor:
     """A trained U-VTSNN's output spikes ``[BITS, N, 1, H, W]`` for the noisy images."""

@@ -306,3 +306,18 @@ def test_training_runs_on_the_gpu(tiny_mnist, tmp_path, precision):
     assert np.isfinite(record["psnr"]) and record["psnr"] > 0
     model, _ = load_trained(tmp_path / "run")          # saved from the GPU, loads on the CPU
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_spiking_output_bits_are_the_output_spikes_of_every_batch_in_order():
+    config = tiny_config()
+    torch.manual_seed(0)
+    model = build_model(config)
+    noisy = torch.randint(0, 256, (5, 1, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    bits = train_module.spiking_output_bits(model, config, noisy)
+    assert bits.shape == (8, 5, 1, 12, 12) and set(bits.unique().tolist()) <= {0.0, 1.0}
+    # Batched or not, the same spikes: each image's output depends on that image alone.
+    one_by_one = torch.cat([output.float() for output in train_module.model_outputs(model, noisy, config,
+                                                                                       batch_size=1)], dim=1)
+    assert torch.equal(bits, one_by_one)
+    decoded = train_module.denoise_images(model, noisy, config)
+    assert torch.allclose(decoded, train_module.output_to_image(bits, config))

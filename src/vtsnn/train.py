@@ -328,6 +328,13 @@ def model_outputs(model: torch.nn.Module, noisy: torch.Tensor, config: TrainConf
             yield model(encode_input(batch, config))
 
 
+def spiking_output_bits(model: torch.nn.Module, config: TrainConfig, noisy: torch.Tensor,
+                        device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """A spiking model's output spikes ``[T, N, C, H, W]`` (as 0.0/1.0) for 8-bit noisy images ``[N, C, H, W]``."""
+    model = prepare_model(model, config, device)
+    return torch.cat([output.float() for output in model_outputs(model, noisy, config)], dim=1)
+
+
 def denoise_images(model: torch.nn.Module, noisy: torch.Tensor, config: TrainConfig,
                    batch_size: int = 500, device: torch.device | None = None) -> torch.Tensor:
     """Denoise 8-bit images ``[N, C, H, W]``; returns floats in ``[0, 1]`` on the CPU."""
@@ -492,13 +499,6 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
         return None
     return Path(run_dir) / ckpt.read_json(pointer)["checkpoint"]
 
-
-
-def spiking_output_bits(model: torch.nn.Module, config: TrainConfig, noisy: torch.Tensor,
-                        device: torch.device = torch.device("cpu")) -> torch.Tensor:
-    """A spiking model's output spikes ``[T, N, C, H, W]`` (as 0.0/1.0) for 8-bit noisy images ``[N, C, H, W]``."""
-    model = prepare_model(model, config, device)
-    return torch.cat([output.float() for output in model_outputs(model, noisy, config)], dim=1)
 
 def resolve_checkpoint(path) -> Path:
     """A checkpoint folder, or a run folder (its latest checkpoint)."""
