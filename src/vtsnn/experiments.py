@@ -405,13 +405,18 @@ def _long_training_cells() -> list[Cell]:
                  PAPER_TABLE1[("fashion_mnist", "if")][0], {"dataset": "fashion_mnist"})]
 
 
+def _lever_suffix(lr: float, ema_decay: float) -> str:
+    """The cell-id suffix naming lr-and-average's levers, empty for a run without averaging."""
+    return f"-lr{lr:g}-ema{ema_decay:g}" if ema_decay else ""
+
+
 def _plane_weight_cells() -> list[Cell]:
     """lr-and-average's cells with the bit planes weighted by the decoder weight squared.
 
     At the paper's learning rate, plus F-MNIST IF (the largest gap) with both levers.
     """
     def cell(dataset: str, neuron: str, lr: float = 1e-3, ema_decay: float = 0.0) -> Cell:
-        levers = f"-lr{lr:g}-ema{ema_decay:g}" if ema_decay else ""
+        levers = _lever_suffix(lr, ema_decay)
         config = _itbp(dataset, 0.2, neuron, loss="bitplane-squared", lr=lr, ema_decay=ema_decay,
                        epochs=TABLE1_EPOCHS_AT_0_2[neuron], val_size=VALIDATION_IMAGES)
         return Cell("plane-weights", f"{dataset}-{neuron}-0.2-squared{levers}", config,
@@ -447,7 +452,7 @@ def _joint_loss_cells() -> list[Cell]:
     dataset = JOINT_LOSS_DATASET
 
     def cell(loss: str, lr: float = 1e-3, ema_decay: float = 0.0) -> Cell:
-        levers = f"-lr{lr:g}-ema{ema_decay:g}" if ema_decay else ""
+        levers = _lever_suffix(lr, ema_decay)
         config = _itbp(dataset, 0.2, "if", loss=loss, lr=lr, ema_decay=ema_decay,
                        epochs=TABLE1_EPOCHS_AT_0_2["if"], val_size=VALIDATION_IMAGES)
         return Cell("joint-losses", f"{dataset}-if-0.2-{loss}{levers}", config, PAPER_TABLE1[(dataset, "if")][0],
@@ -469,7 +474,7 @@ def _residual_target_cells() -> list[Cell]:
         config = _itbp(dataset, noise, neuron, loss="bitplane-residual", lr=lr, ema_decay=ema_decay,
                        epochs=epochs, val_size=VALIDATION_IMAGES)
         paper = PAPER_TABLE1[(dataset, neuron)][NOISE_LEVELS.index(noise)]
-        levers = f"-lr{lr:g}-ema{ema_decay:g}" if ema_decay else ""
+        levers = _lever_suffix(lr, ema_decay)
         return Cell("residual-targets", f"{dataset}-{neuron}-{noise:g}-residual{levers}", config, paper,
                     {"dataset": dataset, "neuron": neuron, "noise": noise, "lr": lr, "ema_decay": ema_decay})
     return ([cell(dataset, neuron, 0.2) for dataset in TABLE1_DATASETS for neuron in ("if", "lif")]
