@@ -512,6 +512,7 @@ def test_residual_targets_change_table1s_cells_by_the_recipe_only():
     shared = {c.run_name for c in residual if (c.labels["dataset"], c.labels["neuron"]) == ("fashion_mnist", "if")}
     assert shared == {"joint-losses/fashion_mnist-if-0.2-bitplane-residual-lr0.01-ema0.999"}
 
+
 def test_decoded_loss_changes_only_the_loss_of_table1s_noisier_if_cells():
     table1 = by_id("table1")
     decoded = cells("decoded-loss")
