@@ -31,10 +31,10 @@ def test_every_experiment_has_its_cells():
     counts = {name: len(cells(name)) for name in EXPERIMENTS}
     assert counts == {"table1": 24, "table2": 13, "fig5": 4, "fig6": 20, "fig7": len(experiments.FIG7_THRESHOLDS),
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
-                      "training-rules": 3, "output-threshold": 6, "learning-rate": 14, "lif-tau": 6,
+                      "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 1, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 8}
+                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 12}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -350,8 +350,29 @@ def test_seed_report_gives_mean_and_spread(tmp_path):
         experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
     experiments.write_reports("seeds", tmp_path, log=lambda message: None)
     text = (tmp_path / "seeds" / "README.md").read_text()
-    assert "Over 2 seed(s): mean 23.60 dB, sample standard deviation 0.28 dB, range 23.40 to 23.80 dB" in text
+    assert ("`mnist-if-0.2` over seeds 0, 1: mean 23.60 dB, sample standard deviation 0.28 dB, "
+            "range 23.40 to 23.80 dB") in text
     assert text.count("not run") == 1
+
+
+def test_run_status_names_the_epoch_its_result_scored(tmp_path):
+    cell = by_id("table1")["cifar10-if-0.2"]
+    record = {"cell": cell.cell_id, "status": "done", "psnr": 18.13, "noisy_psnr": 14.72, "epochs": 5}
+    experiments.write_json(tmp_path / "results" / "table1" / "cifar10-if-0.2.json", record)
+    status = experiments.run_status(cell, tmp_path / "runs", tmp_path / "results")
+    assert status == "not started; result: PSNR 18.13 dB (noisy 14.72 dB) at epoch 5"
+    experiments.write_json(tmp_path / "results" / "table1" / "cifar10-if-0.2.json", {**record, "scored_epoch": 4})
+    status = experiments.run_status(cell, tmp_path / "runs", tmp_path / "results")
+    assert status.endswith("at epoch 4 of 5")
+
+
+def test_seed_groups_gather_each_configuration_across_seeds():
+    def record(cell, seed, psnr, status="done"):
+        return {"cell": cell, "seed": seed, "psnr": psnr, "status": status}
+    groups = experiments.seed_groups([record("a-seed2", 2, 20.0), record("a", 0, 21.0), record("b", 0, 19.0),
+                                      record("a-seed1", 1, None, "not run"), record("b-seed10", 10, 18.0)])
+    assert groups == {"a": {0: 21.0, 2: 20.0}, "b": {0: 19.0, 10: 18.0}}
+    assert list(groups["a"]) == [0, 2]
 
 
 def test_table2_seed_cells_repeat_table2_with_three_seeds_seed_major():
@@ -496,7 +517,8 @@ def test_joint_losses_change_only_the_loss_of_table1s_fashion_mnist_if_cell():
 
 def test_residual_targets_change_table1s_cells_by_the_recipe_only():
     table1 = by_id("table1")
-    *residual, alone = cells("residual-targets")
+    seeded = [cell for cell in cells("residual-targets") if "seed" in cell.labels]
+    *residual, alone = [cell for cell in cells("residual-targets") if cell not in seeded]
     assert {(c.labels["dataset"], c.labels["neuron"], c.labels["noise"]) for c in residual} == {
         (dataset, neuron, 0.2) for dataset in ("mnist", "fashion_mnist", "cifar10") for neuron in ("if", "lif")
     } | {("cifar10", "lif", 0.6)}
@@ -513,6 +535,18 @@ def test_residual_targets_change_table1s_cells_by_the_recipe_only():
     assert shared == {"joint-losses/fashion_mnist-if-0.2-bitplane-residual-lr0.01-ema0.999"}
 
 
+def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_and_2_seed_major():
+    by_cell = by_id("residual-targets")
+    seeded = [cell for cell in cells("residual-targets") if "seed" in cell.labels]
+    assert [cell.cell_id for cell in seeded] == [
+        f"{base}-residual-lr0.01-ema0.999-seed{seed}"
+        for seed in (1, 2) for base in ("mnist-if-0.2", "cifar10-lif-0.6")]
+    for cell in seeded:
+        seed0 = by_cell[cell.cell_id.rsplit("-seed", 1)[0]]
+        assert cell.config == dataclasses.replace(seed0.config, seed=cell.labels["seed"])
+        assert cell.paper == seed0.paper and cell.run_name == f"residual-targets/{cell.cell_id}"
+
+
 def test_decoded_loss_changes_only_the_loss_of_table1s_noisier_if_cells():
     table1 = by_id("table1")
     decoded = cells("decoded-loss")
@@ -525,11 +559,12 @@ def test_decoded_loss_changes_only_the_loss_of_table1s_noisier_if_cells():
         assert cell.paper == twin.paper and cell.run_name == f"decoded-loss/{cell.cell_id}"
 
 
-def test_learning_rate_repeats_fmnist_ifs_paper_rate_and_1e_2_with_another_seed():
+def test_learning_rate_repeats_fmnist_ifs_rates_and_cifar10_ifs_1e_2_with_another_seed():
     repeated = {cell.cell_id: cell.config for cell in cells("learning-rate") if "seed" in cell.labels}
     assert {(c.dataset, c.neuron, c.lr, c.seed) for c in repeated.values()} == {
-        ("fashion_mnist", "if", 1e-3, 1), ("fashion_mnist", "if", 1e-2, 1)}
-    assert set(repeated) == {"fashion_mnist-if-0.2-lr0.001-seed1", "fashion_mnist-if-0.2-lr0.01-seed1"}
+        ("fashion_mnist", "if", 1e-3, 1), ("fashion_mnist", "if", 1e-2, 1), ("cifar10", "if", 1e-2, 1)}
+    assert set(repeated) == {"fashion_mnist-if-0.2-lr0.001-seed1", "fashion_mnist-if-0.2-lr0.01-seed1",
+                             "cifar10-if-0.2-lr0.01-seed1"}
 
 
 def test_summary_record_adds_the_cells_labels_after_its_fields():
