@@ -355,6 +355,19 @@ def test_seed_report_gives_mean_and_spread(tmp_path):
     assert text.count("not run") == 1
 
 
+def test_report_links_only_the_learning_curves_it_has(tmp_path):
+    for seed in (0, 1):
+        record = {"experiment": "seeds", "cell": f"mnist-if-0.2-seed{seed}", "status": "done", "psnr": 23.0,
+                  "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed},
+                  "run_dir": str(tmp_path / "gone" / str(seed))}
+        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
+    (tmp_path / "seeds" / "curves").mkdir()
+    (tmp_path / "seeds" / "curves" / "mnist-if-0.2-seed1.png").write_bytes(b"drawn before")
+    experiments.write_reports("seeds", tmp_path, log=lambda message: None)
+    text = (tmp_path / "seeds" / "README.md").read_text()
+    assert "curves/mnist-if-0.2-seed1.png" in text and "curves/mnist-if-0.2-seed0.png" not in text
+
+
 def test_run_status_names_the_epoch_its_result_scored(tmp_path):
     cell = by_id("table1")["cifar10-if-0.2"]
     record = {"cell": cell.cell_id, "status": "done", "psnr": 18.13, "noisy_psnr": 14.72, "epochs": 5}

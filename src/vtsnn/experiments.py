@@ -1359,7 +1359,7 @@ def markdown_report(experiment: Experiment, records: list[dict], data_dir=None, 
     lines += _roundtrip_section(experiment, data_dir) + _energy_section(records)
     if experiment.per_epoch and curves_folder is not None:
         lines += _per_epoch_section(records, Path(curves_folder))
-    lines += _firing_rate_section(records) + _curves_section(records) + _provenance_section(records)
+    lines += _firing_rate_section(records) + _curves_section(records, curves_folder) + _provenance_section(records)
     return "\n".join(lines)
 
 
@@ -1567,8 +1567,11 @@ def _firing_rate_section(records: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _curves_section(records: list[dict]) -> list[str]:
-    cells = [r["cell"] for r in records if _has_learning_curve(r)]
+def _curves_section(records: list[dict], curves_folder: Path | None = None) -> list[str]:
+    """Links to each scored run's learning curve: only those drawn in ``curves_folder`` when it is given
+    (a run trained on another machine, or before curves were kept, has none)."""
+    cells = [r["cell"] for r in records if _has_learning_curve(r)
+             and (curves_folder is None or (Path(curves_folder) / f"{r['cell']}.png").is_file())]
     if not cells:
         return []
     links = ", ".join(f"[{cell}]({CURVES}/{cell}.png)" for cell in cells)
