@@ -327,6 +327,11 @@ def _with_seed(experiment: str, cell: Cell, seed: int) -> Cell:
                 cell.paper, {**cell.labels, "seed": seed})
 
 
+def _without_seed_suffix(cell_id: str) -> str:
+    """The id of the configuration a cell of :func:`_with_seed` (or of ``seeds``) repeats."""
+    return re.sub(r"-seed\d+$", "", cell_id)
+
+
 def _table2_seed_cells() -> list[Cell]:
     # Seed-major order, so a partial run leaves whole seeds; seed 0 shares Table 2's runs.
     return [_with_seed("table2-seeds", cell, seed) for seed in SEEDS for cell in _table2_cells()]
@@ -1417,12 +1422,17 @@ def _seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
 
 def seed_groups(records: list[dict]) -> dict[str, dict[int, float]]:
     """Scored cells grouped by their id without the ``-seedN`` ending: ``{base id: {seed: psnr}}``, seeds in order."""
-    groups: dict[str, dict[int, float]] = {}
+    groups = _scores_by_seed(records, lambda record: _without_seed_suffix(record["cell"]))
+    return {base: dict(sorted(by_seed.items())) for base, by_seed in groups.items()}
+
+
+def _scores_by_seed(records: list[dict], key: Callable[[dict], object]) -> dict:
+    """``{key(record): {seed: psnr}}`` over the scored records, groups and seeds in record order."""
+    groups: dict = {}
     for record in records:
         if record["status"] == "done" and record.get("psnr") is not None:
-            base = re.sub(r"-seed\d+$", "", record["cell"])
-            groups.setdefault(base, {})[record["seed"]] = record["psnr"]
-    return {base: dict(sorted(by_seed.items())) for base, by_seed in groups.items()}
+            groups.setdefault(key(record), {})[record.get("seed")] = record["psnr"]
+    return groups
 
 
 ROUNDTRIP_EXPERIMENTS = ("table2", "mpd-order")
@@ -1492,17 +1502,18 @@ def _row_seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
 
 def seed_rows(records: list[dict]) -> dict[tuple[str, str], dict]:
     """``(method, reading) -> {by_seed, seeds, scores, mean, std, paper}`` over the scored cells, in table order."""
-    rows: dict[tuple[str, str], dict] = {}
-    for record in records:
-        if record["status"] != "done" or record.get("psnr") is None:
-            continue
+    def row(record: dict) -> tuple[str, str]:
         labels = record.get("labels", {})
-        stats = rows.setdefault((labels.get("row", ""), labels.get("reading", "")),
-                                {"by_seed": {}, "paper": record.get("paper_psnr")})
-        stats["by_seed"][record.get("seed")] = record["psnr"]
-    for stats in rows.values():
-        stats["seeds"], stats["scores"] = list(stats["by_seed"]), list(stats["by_seed"].values())
-        stats["mean"], stats["std"] = seed_statistics(stats["scores"])
+        return labels.get("row", ""), labels.get("reading", "")
+    papers: dict[tuple[str, str], float | None] = {}
+    for record in records:
+        papers.setdefault(row(record), record.get("paper_psnr"))
+    rows = {}
+    for key, by_seed in _scores_by_seed(records, row).items():
+        scores = list(by_seed.values())
+        mean, std = seed_statistics(scores)
+        rows[key] = {"by_seed": by_seed, "paper": papers[key], "seeds": list(by_seed), "scores": scores,
+                     "mean": mean, "std": std}
     return rows
 
 
