@@ -34,7 +34,8 @@ def test_every_experiment_has_its_cells():
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 1, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 12}
+                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 12,
+                      "recipe-parts": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -115,6 +116,8 @@ def test_subset_filters_cells():
     assert parse_subset("a=1, b=x,a=2") == {"a": ["1", "2"], "b": ["x"]}
     with pytest.raises(ValueError, match="unknown subset key"):
         cells("table1", subset="colour=red")
+    with pytest.raises(ValueError, match="no cell of table1 matches the subset 'id=mnist-if-0.3'"):
+        cells("table1", subset="id=mnist-if-0.3")
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_subset("mnist")
 
@@ -558,6 +561,23 @@ def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_an
         seed0 = by_cell[cell.cell_id.rsplit("-seed", 1)[0]]
         assert cell.config == dataclasses.replace(seed0.config, seed=cell.labels["seed"])
         assert cell.paper == seed0.paper and cell.run_name == f"residual-targets/{cell.cell_id}"
+
+
+def test_recipe_parts_cross_the_residual_targets_with_both_levers_on_mnist_if():
+    parts = by_id("recipe-parts")
+    assert list(parts) == ["mnist-if-0.2-bitplane", "mnist-if-0.2-bitplane-lr0.01-ema0.999",
+                           "mnist-if-0.2-residual", "mnist-if-0.2-residual-lr0.01-ema0.999"]
+    twin = by_id("table1")["mnist-if-0.2"]
+    for cell in parts.values():
+        labels = cell.labels
+        assert cell.config == dataclasses.replace(twin.config, loss=labels["loss"], lr=labels["lr"],
+                                                  ema_decay=labels["ema_decay"], epochs=5, val_size=5000)
+        assert cell.paper == twin.paper
+    # The parts share the runs already trained this way: Table 1's recipe with a validation
+    # set is training-rules' run, and all three changes residual-targets' seed 0.
+    assert parts["mnist-if-0.2-bitplane"].run_name == "training-rules/uwe-uwd-itbp-through-time"
+    assert parts["mnist-if-0.2-residual-lr0.01-ema0.999"].run_name == \
+        "residual-targets/mnist-if-0.2-residual-lr0.01-ema0.999"
 
 
 def test_decoded_loss_changes_only_the_loss_of_table1s_noisier_if_cells():

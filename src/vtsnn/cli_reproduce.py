@@ -48,6 +48,7 @@ DESCRIPTION = (
     "  joint-losses  F-MNIST IF at eta 0.2 with losses that judge the output bits together\n"
     "  residual-targets  the residual bit-plane targets with both levers on Table 1's eta 0.2 cells and\n"
     "           CIFAR-10 LIF at 0.6; MNIST IF and CIFAR-10 LIF 0.6 again with seeds 1 and 2\n"
+    "  recipe-parts  MNIST IF at eta 0.2 with the residual targets and the levers, alone and together\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
