@@ -2,8 +2,9 @@
 
     python scripts/publish_model.py runs/mnist-if-0.2 mnist-if-0.2 --command "vtsnn train ..."
 
-Copies the run's last checkpoint (config.json + model.safetensors) to
-``src/vtsnn/pretrained/NAME/``, scores it with ``vtsnn evaluate`` on the full test set,
+Copies the run's checkpoint (config.json + model.safetensors) to
+``src/vtsnn/pretrained/NAME/``: the one its validation set picked (``RUN/best``) when the
+run held images out, else its last. Scores it with ``vtsnn evaluate`` on the full test set,
 and writes ``MODEL_CARD.md`` (training command, epochs, seed, compute, learning curve,
 the evaluation command and its verbatim output) plus ``results/pretrained/NAME.*``.
 """
@@ -41,6 +42,57 @@ def read_log(run_dir: Path, batch_size: int) -> list[dict]:
     return [{**r, "images": r["step"] * batch_size} for r in records]
 
 
+# What the card says about each loss (TrainConfig.loss) the shipped models use.
+LOSS_TEXT = {"bitplane": "the paper's bit-plane (ITBP) loss",
+             "bitplane-residual": "the bit-plane (ITBP) loss against residual targets (ours: each plane's target "
+                                  "is the bit that best corrects the planes the network has already emitted; "
+                                  "`vtsnn.losses.residual_targets`)"}
+
+
+def published_checkpoint(run_dir: Path) -> tuple[Path, str]:
+    """The checkpoint to ship and a sentence saying which it is.
+
+    A run that held training images out for validation is scored at the epoch they
+    picked (``run_dir/best``), as ``vtsnn reproduce`` scores it; later epochs can be worse.
+    """
+    best = run_dir / "best"
+    if (best / "model.safetensors").is_file():
+        picked = json.loads((best / "best.json").read_text())
+        return best, (f"the weights after epoch {picked['epoch']}, the epoch with the highest PSNR on the "
+                      f"held-out validation images ({picked['val_psnr']:.2f} dB)")
+    return resolve_checkpoint(run_dir), "the weights after the last epoch"
+
+
+def method_text(config: dict) -> str:
+    if config["training"] != "itbp":
+        return config["training"].upper()
+    loss = LOSS_TEXT.get(config["loss"], f"the `{config['loss']}` loss")
+    reading = ("with gradients through time (the authors' released script's reading)" if config["temporal_grad"]
+               else "with the membrane detached between time steps (the paper's reading)")
+    return f"{loss}, {reading}"
+
+
+def recipe_text(config: dict) -> str:
+    """The training recipe, saying which parts are the paper's and which are ours."""
+    averaging = (f", and a moving average of the weights (decay {config['ema_decay']}) is what is scored "
+                 "and shipped" if config.get("ema_decay") else "")
+    held_out = (f"; {config['val_size']:,} training images held out for validation"
+                if config.get("val_size") else "")
+    ours = ["the initialization", "schedule", "epoch count"]
+    if config["loss"] != "bitplane":
+        ours.append("loss targets")
+    if config["lr"] != 1e-3:
+        ours.append("learning rate")
+    if config.get("ema_decay"):
+        ours.append("averaging")
+    return (f"Adam, peak lr {config['lr']} with a {config['lr_schedule']} schedule, batch {config['batch_size']},\n"
+            f"  weight decay {config['weight_decay']}, {config['epochs']} epochs, seed {config['seed']},\n"
+            f"  initialization `{config['init']}` (gain {config['init_gain']}), precision {config['precision']}"
+            f"{averaging}{held_out}.\n"
+            f"  The network is the paper's; {', '.join(ours[:-1])} and {ours[-1]} are ours "
+            "(the authors' script: 60 epochs, Adam 1e-3, PyTorch's default initialization).")
+
+
 def evaluate(name: str, results: Path) -> tuple[str, str, list[dict]]:
     scores = results / f"{name}.json"
     command = ["vtsnn", "evaluate", "--model", name, "--json", str(scores.relative_to(ROOT))]
@@ -58,7 +110,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="anything else a reader must know about the training")
     args = parser.parse_args()
 
-    source = resolve_checkpoint(args.run_dir)
+    source, which_weights = published_checkpoint(args.run_dir)
     target = ROOT / "src" / "vtsnn" / "pretrained" / args.name
     target.mkdir(parents=True, exist_ok=True)
     for file in ("config.json", "model.safetensors"):
@@ -77,12 +129,12 @@ def main() -> None:
     verdict = "" if paper is None else (
         f" — {'at or above' if psnr >= paper else 'below'} the paper's VTSNN-IF {paper:.2f} dB "
         f"({psnr - paper:+.2f} dB)")
-    method = ("bit-plane (ITBP) loss with gradients through time (the authors' released script's reading)"
-              if config["training"] == "itbp" and config["temporal_grad"] else
-              "bit-plane (ITBP) loss, membrane detached between time steps (the paper's reading)"
-              if config["training"] == "itbp" else config["training"].upper())
+    validated = all("val_psnr" in r for r in evals)
     curve = "\n".join(f"| {r['epoch']} | {r['images']} | {r['psnr']:.2f} | {r['noisy_psnr']:.2f} | "
-                      f"{r.get('epoch_seconds', 0):.0f} |" for r in evals)
+                      + (f"{r['val_psnr']:.2f} | " if validated else "")
+                      + f"{r.get('epoch_seconds', 0):.0f} |" for r in evals)
+    header = ("| epoch | images seen | test PSNR (dB) | noisy input (dB) | "
+              + ("validation PSNR (dB) | " if validated else "") + "seconds |")
     card = f"""# {args.name}
 
 U-VTSNN (the paper's fully spiking U-Net, 116,384 weights, {config['neuron'].upper()} neurons,
@@ -93,18 +145,15 @@ eta = {config['noise']} from {config['dataset']} images (8-bit gray, UWE input, 
 {scores[0]['noisy_psnr']:.2f} dB){verdict}.
 
 ## Training
-- Method: {method}.
-- Recipe: Adam, lr {config['lr']} with a {config['lr_schedule']} schedule, batch {config['batch_size']},
-  weight decay {config['weight_decay']}, {config['epochs']} epochs, seed {config['seed']},
-  initialization `{config['init']}` (gain {config['init_gain']}), precision {config['precision']}.
-  The network and the loss are the paper's; the initialization, schedule and epoch
-  count are ours (the authors' script: 60 epochs, PyTorch's default initialization).
+- Method: {method_text(config)}.
+- Recipe: {recipe_text(config)}
+- Shipped: {which_weights}.
 - Command: `{args.command}`
 {f"- Note: {args.note}" + chr(10) if args.note else ""}- Compute: {wall / 60:.1f} min of training and evaluation on {os.cpu_count()} CPU cores
   ({platform.processor() or platform.machine()}), shared with other work part of the time.
 
-| epoch | images seen | test PSNR (dB) | noisy input (dB) | seconds |
-|---|---|---|---|---|
+{header}
+|{"---|" * header.count(" | ")}---|
 {curve}
 
 ## Evaluation

@@ -174,7 +174,7 @@ def test_resolve_model_takes_paths(tmp_path, tiny_model, no_pretrained):
 def test_models_command_lists_pretrained(capsys, fake_pretrained):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0
-    assert "mnist-if-0.2 (default)" in out and "cifar10-if-0.1" in out and "half-copied" not in out
+    assert f"{pretrained.DEFAULT_MODEL} (default)" in out and "cifar10-if-0.1" in out and "half-copied" not in out
 
 
 # --------------------------------------------------------------------- error paths

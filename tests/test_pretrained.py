@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,19 @@ def test_the_default_model_is_shipped():
     assert pretrained.DEFAULT_MODEL in SHIPPED
 
 
+# DATASET-NEURON-NOISE, then the recipe where it is not Table 1's (its loss, by name).
+NAME = re.compile(r"(?P<dataset>[a-z-]+?)-(?P<neuron>if|lif)-(?P<noise>[0-9.]+)(?:-(?P<recipe>[a-z]+))?")
+RECIPE_LOSSES = {None: "bitplane", "residual": "bitplane-residual"}
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_model_matches_its_name_and_card(name):
     model, config = load_trained(pretrained.path_of(name))
-    dataset, neuron, noise = name.rsplit("-", 2)
-    assert (config.dataset.replace("_", ""), config.neuron, config.noise) == (dataset.replace("-", ""), neuron, float(noise))
+    parts = NAME.fullmatch(name)
+    assert parts, f"{name} does not read DATASET-NEURON-NOISE[-RECIPE]"
+    assert (config.dataset.replace("_", ""), config.neuron, config.noise) == (
+        parts["dataset"].replace("-", ""), parts["neuron"], float(parts["noise"]))
+    assert config.loss == RECIPE_LOSSES[parts["recipe"]]
     card = (pretrained.path_of(name) / "MODEL_CARD.md").read_text()
     assert "Command:" in card and "vtsnn evaluate" in card
 
