@@ -177,6 +177,23 @@ def test_models_command_lists_pretrained(capsys, fake_pretrained):
     assert f"{pretrained.DEFAULT_MODEL} (default)" in out and "cifar10-if-0.1" in out and "half-copied" not in out
 
 
+def test_model_description_names_a_recipe_that_is_not_the_papers():
+    from vtsnn.cli import describe_config
+
+    assert "itbp, if neurons" in describe_config(TrainConfig())
+    ours = describe_config(TrainConfig(loss="bitplane-residual", ema_decay=0.999))
+    assert "itbp, bitplane-residual loss, weight average, if neurons" in ours
+
+
+def test_models_command_gives_the_score_a_card_states(capsys, fake_pretrained):
+    (fake_pretrained / "cifar10-if-0.1" / "MODEL_CARD.md").write_text("# x\n\n**Test PSNR: 18.25 dB** on ...\n")
+    code, out, _ = run_cli(capsys, "models")
+    lines = dict(line.split(":", 1) for line in out.splitlines())
+    assert code == 0 and lines["cifar10-if-0.1"].endswith("; test PSNR 18.25 dB (its MODEL_CARD.md)")
+    assert "PSNR" not in lines[f"{pretrained.DEFAULT_MODEL} (default)"]        # no card, no score
+    assert pretrained.card_psnr("cifar10-if-0.1") == 18.25
+
+
 # --------------------------------------------------------------------- error paths
 
 def test_missing_input_file(capsys, tmp_path, tiny_model):

@@ -34,6 +34,9 @@ def test_model_matches_its_name_and_card(name):
     assert config.loss == RECIPE_LOSSES[parts["recipe"]]
     card = (pretrained.path_of(name) / "MODEL_CARD.md").read_text()
     assert "Command:" in card and "vtsnn evaluate" in card
+    # `vtsnn models` quotes the card's score: it must be the recorded evaluation's.
+    recorded = json.loads((RESULTS / f"{name}.json").read_text())[0]
+    assert pretrained.card_psnr(name) == pytest.approx(recorded["psnr"], abs=0.005)
 
 
 @pytest.mark.skipif(not os.environ.get("VTSNN_DATA"), reason="needs VTSNN_DATA")

@@ -266,7 +266,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def describe_config(config) -> str:
-    return (f"{config.dataset} denoiser (noise {config.noise:g}, {config.training}, {config.neuron} neurons, "
+    # Two models for the same task differ in how they were trained: say so where it is not the paper's.
+    recipe = [config.training]
+    if config.training == "itbp" and config.loss != "bitplane":
+        recipe.append(f"{config.loss} loss")
+    if config.ema_decay:
+        recipe.append("weight average")
+    return (f"{config.dataset} denoiser (noise {config.noise:g}, {', '.join(recipe)}, {config.neuron} neurons, "
             f"channels {','.join(map(str, config.channels))})")
 
 
@@ -323,7 +329,9 @@ def run_models(args: argparse.Namespace) -> int:
     for name in names:
         config = TrainConfig.from_dict(read_json(pretrained.path_of(name) / "config.json"))
         default = " (default)" if name == pretrained.DEFAULT_MODEL else ""
-        print(f"{name}{default}: {describe_config(config)}")
+        score = pretrained.card_psnr(name)
+        scored = "" if score is None else f"; test PSNR {score:.2f} dB (its MODEL_CARD.md)"
+        print(f"{name}{default}: {describe_config(config)}{scored}")
     return 0
 
 

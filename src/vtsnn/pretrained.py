@@ -17,6 +17,7 @@ or run folder; :func:`resolve_model` turns either into a folder.
 from __future__ import annotations
 
 import importlib.resources
+import re
 from pathlib import Path
 
 # The best denoiser we ship for the paper's headline task (MNIST, eta 0.2): 24.44 dB
@@ -63,6 +64,16 @@ def model_card(name: str) -> str:
     """The text of a pretrained model's ``MODEL_CARD.md`` ('' if it has none)."""
     card = path_of(name) / MODEL_CARD
     return card.read_text(encoding="utf-8") if card.is_file() else ""
+
+
+# The headline line that scripts/publish_model.py writes into every card.
+_CARD_PSNR = re.compile(r"\*\*Test PSNR: ([0-9.]+) dB\*\*")
+
+
+def card_psnr(name: str) -> float | None:
+    """The test PSNR a pretrained model's card states (``None`` if it states none)."""
+    found = _CARD_PSNR.search(model_card(name))
+    return float(found.group(1)) if found else None
 
 
 def is_pretrained_name(spec) -> bool:
