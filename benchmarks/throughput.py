@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -36,6 +35,7 @@ import torch
 from vtsnn import neurons
 from vtsnn.allocator import keep_freed_memory
 from vtsnn.coding import uwe_encode
+from vtsnn.experiments import cpu_name
 from vtsnn.losses import itbp_loss, stbp_loss
 from vtsnn.models import UVTSNN
 from vtsnn.neurons import HeavisideATan
@@ -214,7 +214,7 @@ def measure(modes: dict, batch: int, size: int, rounds: int, steps: int,
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
+    return f"{os.cpu_count()} CPU cores ({cpu_name()})"
 
 
 def main(argv=None) -> dict:
@@ -246,7 +246,7 @@ def main(argv=None) -> dict:
                 result.update({f"{n}_vs_{reference}": round(r / base, 2)
                                for n, r in rates.items() if n.startswith(kind)})
     result.update({"spikingjelly": spikingjelly_version(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                   "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                   "machine": cpu_name(), "torch": torch.__version__,
                    "batch": args.batch, "size": args.size, "time_steps": 8, "device": device_description(device)})
     if args.json:
         print(json.dumps(result, indent=2))

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from vtsnn.experiments import cpu_name
 from vtsnn.figures import learning_curve
 from vtsnn.train import resolve_checkpoint
 
@@ -150,7 +150,7 @@ eta = {config['noise']} from {config['dataset']} images (8-bit gray, UWE input, 
 - Shipped: {which_weights}.
 - Command: `{args.command}`
 {f"- Note: {args.note}" + chr(10) if args.note else ""}- Compute: {wall / 60:.1f} min of training and evaluation on {os.cpu_count()} CPU cores
-  ({platform.processor() or platform.machine()}), shared with other work part of the time.
+  ({cpu_name()}), shared with other work part of the time.
 
 {header}
 |{"---|" * header.count(" | ")}---|

@@ -1245,13 +1245,29 @@ def training_seconds(run_dir: Path, key: str = "epoch_seconds") -> float | None:
     return round(sum(counted), 2)
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else what ``platform`` knows.
+
+    Recorded because bf16 training is deterministic on one machine but not across
+    processors: the same run on an AMD EPYC and on the Intel machine of earlier runs
+    drifted apart within 100 steps (results/recipe-parts).
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def compute_description(device: torch.device) -> dict:
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-    return {"device": str(device), "name": name, "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "host": socket.gethostname()}
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    # The instruction set torch's CPU kernels dispatch to (e.g. AVX512, AVX2): it decides
+    # their rounding, so two machines at one level are likelier to train alike.
+    return {"device": str(device), "name": name, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "host": socket.gethostname()}
 
 
 # ============================================================================ reports
