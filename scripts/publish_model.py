@@ -149,8 +149,9 @@ eta = {config['noise']} from {config['dataset']} images (8-bit gray, UWE input, 
 - Recipe: {recipe_text(config)}
 - Shipped: {which_weights}.
 - Command: `{args.command}`
-{f"- Note: {args.note}" + chr(10) if args.note else ""}- Compute: {wall / 60:.1f} min of training and evaluation on {os.cpu_count()} CPU cores
-  ({cpu_name()}), shared with other work part of the time.
+{f"- Note: {args.note}" + chr(10) if args.note else ""}- Compute: {wall / 60:.1f} min of training and evaluation by the run's log, on a machine
+  shared with other work part of the time; published and scored below on {os.cpu_count()} CPU cores
+  ({cpu_name()}), which need not be the machine that trained it.
 
 {header}
 |{"---|" * header.count(" | ")}---|

@@ -726,8 +726,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "without averaging and with both levers (Adam's peak rate 1e-2, a moving average of the weights "
                f"with decay 0.999). All four train {TABLE1_EPOCHS_AT_0_2['if']} epochs with {VALIDATION_IMAGES} "
                "training images held out to pick the epoch (Table 1's run held none out), seed 0; the cell "
-               "with all three changes is residual-targets' run. \"PSNR (paper)\" is the paper's VTSNN-IF "
-               "number.", per_epoch=True),
+               "with all three changes is residual-targets' run, the one with Table 1's recipe "
+               "training-rules' (uwe-uwd-itbp-through-time), trained again here on another processor: its "
+               "epochs differ from training-rules' record, though the code and configuration agree (the main "
+               "README, Training that learns). \"PSNR (paper)\" is the paper's VTSNN-IF number.", per_epoch=True),
 )}
 ALL = "all"
 
@@ -1249,8 +1251,8 @@ def cpu_name() -> str:
     """The processor's model name (Linux: /proc/cpuinfo), else what ``platform`` knows.
 
     Recorded because bf16 training is deterministic on one machine but not across
-    processors: the same run on an AMD EPYC and on the Intel machine of earlier runs
-    drifted apart within 100 steps (results/recipe-parts).
+    processors: the same run, code and seed on an AMD EPYC and on the machine of an
+    earlier session drifted apart within 100 steps (results/recipe-parts).
     """
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
