@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vtsnn.experiments import cpu_name
+from vtsnn.experiments import cpu_name, scored_checkpoint
 from vtsnn.figures import learning_curve
 from vtsnn.train import resolve_checkpoint
 
@@ -50,17 +50,12 @@ LOSS_TEXT = {"bitplane": "the paper's bit-plane (ITBP) loss",
 
 
 def published_checkpoint(run_dir: Path) -> tuple[Path, str]:
-    """The checkpoint to ship and a sentence saying which it is.
-
-    A run that held training images out for validation is scored at the epoch they
-    picked (``run_dir/best``), as ``vtsnn reproduce`` scores it; later epochs can be worse.
-    """
-    best = run_dir / "best"
-    if (best / "model.safetensors").is_file():
-        picked = json.loads((best / "best.json").read_text())
-        return best, (f"the weights after epoch {picked['epoch']}, the epoch with the highest PSNR on the "
-                      f"held-out validation images ({picked['val_psnr']:.2f} dB)")
-    return resolve_checkpoint(run_dir), "the weights after the last epoch"
+    """The checkpoint to ship, the one ``vtsnn reproduce`` scores, and a sentence saying which it is."""
+    checkpoint, selection = scored_checkpoint(run_dir)
+    if selection["selected_by"] == "last epoch":
+        return resolve_checkpoint(checkpoint), "the weights after the last epoch"
+    return checkpoint, (f"the weights after epoch {selection['scored_epoch']}, the epoch with the highest PSNR on "
+                        f"the held-out validation images ({selection['val_psnr']:.2f} dB)")
 
 
 def method_text(config: dict) -> str:
@@ -91,6 +86,17 @@ def recipe_text(config: dict) -> str:
             f"{averaging}{held_out}.\n"
             f"  The network is the paper's; {', '.join(ours[:-1])} and {ours[-1]} are ours "
             "(the authors' script: 60 epochs, Adam 1e-3, PyTorch's default initialization).")
+
+
+def curve_table(evals: list[dict]) -> str:
+    """The card's table of scores after each epoch, with the validation PSNR where the run held images out."""
+    validated = all("val_psnr" in r for r in evals)
+    header = ["epoch", "images seen", "test PSNR (dB)", "noisy input (dB)",
+              *(["validation PSNR (dB)"] if validated else []), "seconds"]
+    rows = [[r["epoch"], r["images"], f"{r['psnr']:.2f}", f"{r['noisy_psnr']:.2f}",
+             *([f"{r['val_psnr']:.2f}"] if validated else []), f"{r.get('epoch_seconds', 0):.0f}"] for r in evals]
+    return "\n".join([f"| {' | '.join(header)} |", "|" + "---|" * len(header),
+                      *(f"| {' | '.join(map(str, row))} |" for row in rows)])
 
 
 def evaluate(name: str, results: Path) -> tuple[str, str, list[dict]]:
@@ -129,12 +135,7 @@ def main() -> None:
     verdict = "" if paper is None else (
         f" — {'at or above' if psnr >= paper else 'below'} the paper's VTSNN-IF {paper:.2f} dB "
         f"({psnr - paper:+.2f} dB)")
-    validated = all("val_psnr" in r for r in evals)
-    curve = "\n".join(f"| {r['epoch']} | {r['images']} | {r['psnr']:.2f} | {r['noisy_psnr']:.2f} | "
-                      + (f"{r['val_psnr']:.2f} | " if validated else "")
-                      + f"{r.get('epoch_seconds', 0):.0f} |" for r in evals)
-    header = ("| epoch | images seen | test PSNR (dB) | noisy input (dB) | "
-              + ("validation PSNR (dB) | " if validated else "") + "seconds |")
+    curve = curve_table(evals)
     card = f"""# {args.name}
 
 U-VTSNN (the paper's fully spiking U-Net, 116,384 weights, {config['neuron'].upper()} neurons,
@@ -153,8 +154,6 @@ eta = {config['noise']} from {config['dataset']} images (8-bit gray, UWE input, 
   shared with other work part of the time; published and scored below on {os.cpu_count()} CPU cores
   ({cpu_name()}), which need not be the machine that trained it.
 
-{header}
-|{"---|" * header.count(" | ")}---|
 {curve}
 
 ## Evaluation
