@@ -35,7 +35,7 @@ def test_every_experiment_has_its_cells():
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
-                      "long-training": 1, "plane-weights": 6,
+                      "long-training": 2, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 12,
                       "recipe-parts": 4}
     assert len(cells("all")) == sum(counts.values())
@@ -499,13 +499,18 @@ def test_lr_and_average_crosses_both_levers_and_trains_only_the_combination_anew
             assert cell.run_name == shared.run_name
 
 
-def test_long_training_is_lr_and_averages_combined_fmnist_cell_trained_longer_unless_told():
-    combined = by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"]
-    [long] = cells("long-training")
-    assert long.config == dataclasses.replace(combined.config, epochs=experiments.LONG_TRAINING_EPOCHS)
-    assert long.run_name == f"long-training/{long.cell_id}" and long.paper == combined.paper
-    [reduced] = cells("long-training", epochs=2)
-    assert reduced.config.epochs == 2
+def test_long_training_trains_two_cells_of_other_experiments_longer_unless_told():
+    shorter = {"fashion_mnist": by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"],
+               "cifar10": by_id("residual-targets")["cifar10-if-0.2-residual"]}
+    longer = cells("long-training")
+    assert [cell.config.dataset for cell in longer] == list(shorter)
+    for long in longer:
+        short = shorter[long.config.dataset]
+        epochs = experiments.LONG_TRAINING_EPOCHS[long.config.dataset]
+        assert epochs > short.config.epochs
+        assert long.config == dataclasses.replace(short.config, epochs=epochs)
+        assert long.run_name == f"long-training/{long.cell_id}" and long.paper == short.paper
+    assert {cell.config.epochs for cell in cells("long-training", epochs=2)} == {2}
 
 
 def test_plane_weights_are_lr_and_averages_cells_with_squared_weights_trained_as_table1():
