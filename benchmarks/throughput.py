@@ -35,8 +35,8 @@ import torch
 from vtsnn import neurons
 from vtsnn.allocator import keep_freed_memory
 from vtsnn.coding import uwe_encode
-from vtsnn.experiments import cpu_name
 from vtsnn.losses import itbp_loss, stbp_loss
+from vtsnn.machine import cpu_name
 from vtsnn.models import UVTSNN
 from vtsnn.neurons import HeavisideATan
 

@@ -19,8 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vtsnn.experiments import cpu_name, scored_checkpoint
+from vtsnn.experiments import scored_checkpoint
 from vtsnn.figures import learning_curve
+from vtsnn.machine import cpu_name
 from vtsnn.train import resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent

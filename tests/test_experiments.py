@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
-from pathlib import Path
 
 import pytest
 import torch
@@ -763,14 +761,3 @@ def test_per_epoch_section_reads_the_copied_logs_and_marks_the_scored_epoch(tmp_
     assert lines[6] == "| a | **21.50 (21.40)** | 19.20 (19.30) |"
     assert len(lines) == 8                                   # b has no log: no row
     assert experiments._per_epoch_section([{"cell": "b"}], tmp_path) == []
-
-
-def test_compute_description_names_the_processor_and_its_kernel_level():
-    described = experiments.compute_description(torch.device("cpu"))
-    assert described["name"] == experiments.cpu_name() != ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file() and "model name" in cpuinfo.read_text():     # Linux: the model, not just "x86_64"
-        assert described["name"] != platform.machine()
-    assert described["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    assert described["threads"] == torch.get_num_threads() and described["device"] == "cpu"
-

@@ -78,7 +78,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import re
 import shlex
 import socket
@@ -92,6 +91,7 @@ from typing import Callable
 import torch
 
 from . import checkpoint as ckpt
+from . import machine
 from .classify import ClassifyConfig, load_classification_test_set, load_classifier, train_classifier
 from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
@@ -1177,7 +1177,7 @@ def score_cell(cell: Cell, run_dir: Path, data_dir=None, device=None, command: s
             "cpu_seconds": training_seconds(run_dir, "epoch_cpu_seconds"),
             "score_seconds": round(time.perf_counter() - started, 2), "command": command,
             "run_dir": str(run_dir), "labels": cell.labels, "config": stored,
-            "compute": compute_description(torch_device)}
+            "compute": machine.describe(torch_device)}
 
 
 def scored_checkpoint(run_dir: Path) -> tuple[Path, dict]:
@@ -1258,31 +1258,6 @@ def training_seconds(run_dir: Path, key: str = "epoch_seconds") -> float | None:
     if key != "epoch_seconds" and len(counted) < done:
         return None
     return round(sum(counted), 2)
-
-
-def cpu_name() -> str:
-    """The processor's model name (Linux: /proc/cpuinfo), else what ``platform`` knows.
-
-    Recorded because bf16 training is deterministic on one machine but not across
-    processors: the same run, code and seed on an AMD EPYC and on the machine of an
-    earlier session drifted apart within 100 steps (results/recipe-parts).
-    """
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def compute_description(device: torch.device) -> dict:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    # The instruction set torch's CPU kernels dispatch to (e.g. AVX512, AVX2): it decides
-    # their rounding, so two machines at one level are likelier to train alike.
-    return {"device": str(device), "name": name, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "host": socket.gethostname()}
 
 
 # ============================================================================ reports
