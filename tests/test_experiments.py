@@ -34,7 +34,7 @@ def test_every_experiment_has_its_cells():
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 2, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 12,
+                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 13,
                       "recipe-parts": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
@@ -556,12 +556,12 @@ def test_residual_targets_change_table1s_cells_by_the_recipe_only():
     assert shared == {"joint-losses/fashion_mnist-if-0.2-bitplane-residual-lr0.01-ema0.999"}
 
 
-def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_and_2_seed_major():
+def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_and_2_then_cifar10_if_alone():
     by_cell = by_id("residual-targets")
     seeded = [cell for cell in cells("residual-targets") if "seed" in cell.labels]
     assert [cell.cell_id for cell in seeded] == [
         f"{base}-residual-lr0.01-ema0.999-seed{seed}"
-        for seed in (1, 2) for base in ("mnist-if-0.2", "cifar10-lif-0.6")]
+        for seed in (1, 2) for base in ("mnist-if-0.2", "cifar10-lif-0.6")] + ["cifar10-if-0.2-residual-seed1"]
     for cell in seeded:
         seed0 = by_cell[cell.cell_id.rsplit("-seed", 1)[0]]
         assert cell.config == dataclasses.replace(seed0.config, seed=cell.labels["seed"])
