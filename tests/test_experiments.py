@@ -10,7 +10,6 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from vtsnn import cli_reproduce, experiments
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,
@@ -257,18 +256,6 @@ def test_fig5_fig7_and_energy_reuse_the_table1_run(tiny_mnist, tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["table1"]     # nothing else was trained
 
 
-def test_figures_draw_from_records(tmp_path):
-    fig6 = [{"status": "done", "steps": t, "noise": eta, "accuracy": 0.9 - eta / 4 - 0.01 * t}
-            for t in (2, 8) for eta in (0.0, 0.4, 0.8)] + [{"status": "not run", "steps": 4, "noise": 0.0,
-                                                            "accuracy": None}]
-    assert experiments.draw_fig6(fig6, tmp_path / "fig6.png").stat().st_size > 0
-    fig7 = [{"status": "done", "output_threshold": t, "psnr": 20 + t, "mse": 0.01 / (1 + t), "output_rate": t / 2}
-            for t in (0.05, 0.077, 0.1)]
-    same = experiments.draw_fig7(fig7, tmp_path / "fig7.png").read_bytes()
-    mixed = [dict(record, epochs=5 if record["output_threshold"] == 0.077 else 1) for record in fig7]
-    assert experiments.draw_fig7(mixed, tmp_path / "mixed.png").read_bytes() != same   # epochs are marked
-
-
 def test_user_errors_are_one_line(tmp_path, capsys):
     for argv, phrase in ((["table1", "--subset", "colour=red"], "unknown subset key"),
                          (["table1", "--shard", "3/2"], "I/N"),
@@ -321,14 +308,6 @@ def test_add_command_fits_a_vtsnn_parser(tmp_path, capsys):
     assert out.startswith("4 cells") and "table1/mnist-if-0.2" in out and "paper 23.57 dB" in out
 
 
-def test_markdown_shows_the_papers_layout(tmp_path):
-    experiments.write_reports("table1", tmp_path, log=lambda message: None)
-    text = (tmp_path / "table1" / "README.md").read_text()
-    assert "| dataset | neuron | η = 0.2 | η = 0.4 | η = 0.6 | η = 0.8 |" in text
-    assert "| MNIST | if | – / 23.57 | – / 23.15 | – / 23.09 | – / 22.56 |" in text
-    assert text.count("not run") == 24
-
-
 def test_seed_cells_differ_only_in_the_seed_and_seed_0_is_table1s_run():
     seeds = cells("seeds")
     assert [cell.config.seed for cell in seeds] == [0, 1, 2]
@@ -340,37 +319,6 @@ def test_seed_cells_differ_only_in_the_seed_and_seed_0_is_table1s_run():
     assert len({cell.run_name for cell in seeds}) == 3
 
 
-def test_seed_statistics():
-    assert experiments.seed_statistics([23.0]) == (23.0, None)
-    mean, spread = experiments.seed_statistics([23.0, 23.5, 24.0])
-    assert mean == pytest.approx(23.5) and spread == pytest.approx(0.5)
-
-
-def test_seed_report_gives_mean_and_spread(tmp_path):
-    for seed, psnr in zip((0, 1), (23.4, 23.8)):
-        record = {"experiment": "seeds", "cell": f"mnist-if-0.2-seed{seed}", "status": "done", "psnr": psnr,
-                  "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed}}
-        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
-    experiments.write_reports("seeds", tmp_path, log=lambda message: None)
-    text = (tmp_path / "seeds" / "README.md").read_text()
-    assert ("`mnist-if-0.2` over seeds 0, 1: mean 23.60 dB, sample standard deviation 0.28 dB, "
-            "range 23.40 to 23.80 dB") in text
-    assert text.count("not run") == 1
-
-
-def test_report_links_only_the_learning_curves_it_has(tmp_path):
-    for seed in (0, 1):
-        record = {"experiment": "seeds", "cell": f"mnist-if-0.2-seed{seed}", "status": "done", "psnr": 23.0,
-                  "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed},
-                  "run_dir": str(tmp_path / "gone" / str(seed))}
-        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
-    (tmp_path / "seeds" / "curves").mkdir()
-    (tmp_path / "seeds" / "curves" / "mnist-if-0.2-seed1.png").write_bytes(b"drawn before")
-    experiments.write_reports("seeds", tmp_path, log=lambda message: None)
-    text = (tmp_path / "seeds" / "README.md").read_text()
-    assert "curves/mnist-if-0.2-seed1.png" in text and "curves/mnist-if-0.2-seed0.png" not in text
-
-
 def test_run_status_names_the_epoch_its_result_scored(tmp_path):
     cell = by_id("table1")["cifar10-if-0.2"]
     record = {"cell": cell.cell_id, "status": "done", "psnr": 18.13, "noisy_psnr": 14.72, "epochs": 5}
@@ -380,15 +328,6 @@ def test_run_status_names_the_epoch_its_result_scored(tmp_path):
     experiments.write_json(tmp_path / "results" / "table1" / "cifar10-if-0.2.json", {**record, "scored_epoch": 4})
     status = experiments.run_status(cell, tmp_path / "runs", tmp_path / "results")
     assert status.endswith("at epoch 4 of 5")
-
-
-def test_seed_groups_gather_each_configuration_across_seeds():
-    def record(cell, seed, psnr, status="done"):
-        return {"cell": cell, "seed": seed, "psnr": psnr, "status": status}
-    groups = experiments.seed_groups([record("a-seed2", 2, 20.0), record("a", 0, 21.0), record("b", 0, 19.0),
-                                      record("a-seed1", 1, None, "not run"), record("b-seed10", 10, 18.0)])
-    assert groups == {"a": {0: 21.0, 2: 20.0}, "b": {0: 19.0, 10: 18.0}}
-    assert list(groups["a"]) == [0, 2]
 
 
 def test_table2_seed_cells_repeat_table2_with_three_seeds_seed_major():
@@ -403,28 +342,6 @@ def test_table2_seed_cells_repeat_table2_with_three_seeds_seed_major():
     seed0 = repeated[:len(table2)]
     assert [cell.run_name for cell in seed0] == [cell.run_name for cell in table2]   # no second training
     assert by_id("table2-seeds")["uwe-uwd-itbp-through-time-seed1"].run_name == "seeds/mnist-if-0.2-seed1"
-
-
-def _table2_seed_record(row, reading, seed, psnr, paper):
-    cell = f"{row.lower()}{'-' + reading if reading else ''}-seed{seed}"
-    return {"experiment": "table2-seeds", "cell": cell, "status": "done", "psnr": psnr, "noisy_psnr": 16.75,
-            "paper_psnr": paper, "epochs": 1, "seed": seed, "labels": {"row": row, "reading": reading, "seed": seed}}
-
-
-def test_table2_seed_report_gives_row_statistics_ranks_and_order_agreement(tmp_path):
-    scores = {("UWE-UWD-STBP", ""): (9.60, [21.0, 22.0, 20.0]),
-              ("UWE-MPD-STBP", ""): (8.00, [22.0, 21.0, 23.0]),       # flips against UWE-UWD-STBP
-              ("ANN", ""): (23.05, [26.0, 26.5, 27.0])}
-    for (row, reading), (paper, psnrs) in scores.items():
-        for seed, psnr in enumerate(psnrs):
-            record = _table2_seed_record(row, reading, seed, psnr, paper)
-            experiments.write_json(tmp_path / "table2-seeds" / f"{record['cell']}.json", record)
-    experiments.write_reports("table2-seeds", tmp_path, log=lambda message: None)
-    text = (tmp_path / "table2-seeds" / "README.md").read_text()
-    assert "| UWE-UWD-STBP |  | 0, 1, 2 | 21.00 | 1.00 | 20.00 to 22.00 | 9.60 | 3 | 2 |" in text
-    assert "| UWE-MPD-STBP |  | 0, 1, 2 | 22.00 | 1.00 | 21.00 to 23.00 | 8.00 | 2 | 3 |" in text
-    assert "| ANN |  | 0, 1, 2 | 26.50 | 0.50 | 26.00 to 27.00 | 23.05 | 1 | 1 |" in text
-    assert "same order: 2 of 3." in text
 
 
 def test_cpu_seconds_need_every_epoch_logged(tmp_path):
@@ -605,62 +522,6 @@ def test_learning_rate_repeats_fmnist_ifs_rates_and_cifar10_ifs_1e_2_with_anothe
                              "cifar10-if-0.2-lr0.01-seed1"}
 
 
-def test_summary_record_adds_the_cells_labels_after_its_fields():
-    record = {"cell": "c", "dataset": "cifar10", "psnr": 18.5, "config": {"lr": 0.01},
-              "labels": {"dataset": "not this one", "lr": 0.01}}
-    assert experiments.summary_record(record) == {"cell": "c", "dataset": "cifar10", "psnr": 18.5, "lr": 0.01}
-
-
-def test_codec_roundtrip_is_exact_for_uwe_uwd_and_ttfs_decodes_better_with_the_early_mpd():
-    levels = torch.arange(256, dtype=torch.uint8).view(4, 1, 8, 8)
-    assert experiments.codec_roundtrip_psnr(levels, "uwe", "uwd") == float("inf")
-    early = experiments.codec_roundtrip_psnr(levels, "ttfs", "mpd-early")
-    assert early > experiments.codec_roundtrip_psnr(levels, "ttfs", "mpd") + 3
-
-
-def test_mpd_order_report_gives_each_rows_mean_over_seeds(tmp_path):
-    for seed, psnr in enumerate([17.0, 18.0, 19.0]):
-        cell = "ttfs-mpd-early-stbp" + (f"-seed{seed}" if seed else "")     # seed 0 keeps its id
-        record = {**_table2_seed_record("TTFS-MPD-EARLY-STBP", "", seed, psnr, 9.76), "experiment": "mpd-order",
-                  "cell": cell}
-        experiments.write_json(tmp_path / "mpd-order" / f"{cell}.json", record)
-    experiments.write_reports("mpd-order", tmp_path, data_dir=tmp_path / "nowhere", log=lambda message: None)
-    text = (tmp_path / "mpd-order" / "README.md").read_text()
-    assert "| TTFS-MPD-EARLY-STBP |  | 0, 1, 2 | 18.00 | 1.00 | 17.00 to 19.00 | 9.76 | 1 | 1 |" in text
-
-
-def test_mpd_order_report_has_the_roundtrip_table(tiny_mnist, tmp_path):
-    experiments.write_reports("mpd-order", tmp_path, data_dir=tiny_mnist, log=lambda message: None)
-    text = (tmp_path / "mpd-order" / "README.md").read_text()
-    assert "## Round trip of each code pair (ITBP's target, decoded)" in text and "16 clean MNIST test images" in text
-    assert "| encoder | uwd | mpd | mpd-early |" in text and "| uwe | inf |" in text
-    assert text.count("not run") == len(cells("mpd-order"))
-    experiments.write_reports("mpd-order", tmp_path, data_dir=tmp_path / "nowhere", log=lambda message: None)
-    assert "Not computed" in (tmp_path / "mpd-order" / "README.md").read_text()
-
-
-def test_learning_curve_is_kept_when_the_run_folder_now_holds_another_configuration(tmp_path):
-    run_dir = tmp_path / "runs" / "ann"
-    (run_dir / "epoch-0001").mkdir(parents=True)
-    (run_dir / "latest.json").write_text(json.dumps({"epoch": 1, "checkpoint": "epoch-0001"}))
-    (run_dir / "epoch-0001" / "config.json").write_text(json.dumps({"epochs": 1}))
-    (run_dir / "log.jsonl").write_text(json.dumps({"kind": "eval", "epoch": 1, "images": 10, "psnr": 20.0}) + "\n")
-    record = {"cell": "ann", "status": "done", "psnr": 26.0, "epochs": 10, "run_dir": str(run_dir),
-              "config": {"epochs": 10}}
-    kept = tmp_path / "results" / "curves" / "ann.jsonl"
-    kept.parent.mkdir(parents=True)
-    kept.write_text("the 10-epoch curve\n")
-    assert experiments.save_learning_curves([record], tmp_path / "results") == []
-    assert kept.read_text() == "the 10-epoch curve\n"
-    record["config"] = {"epochs": 1}
-    experiments.save_learning_curves([record], tmp_path / "results")
-    assert json.loads(kept.read_text())["psnr"] == 20.0
-
-
-def test_ranks_share_ties():
-    assert experiments._ranks({"a": 23.57, "b": 23.57, "c": 20.7, "d": 24.0}) == {"a": 2, "b": 2, "c": 4, "d": 1}
-
-
 def test_ann_ceiling_and_noise_scale_cells():
     ceiling = cells("ann-ceiling")
     assert [cell.config.noise for cell in ceiling] == list(experiments.NOISE_LEVELS) * 3
@@ -740,24 +601,3 @@ def test_a_run_with_a_validation_set_is_scored_at_its_best_validation_epoch(tiny
     assert [e["scored_epoch"] for e in summary if e["status"] == "done"] == [best["epoch"]]
 
 
-def test_a_run_without_a_validation_set_is_scored_at_its_last_epoch(tmp_path):
-    (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": "epoch-0002", "epoch": 2}))
-    checkpoint, selection = experiments.scored_checkpoint(tmp_path)
-    assert checkpoint == tmp_path and selection == {"scored_epoch": 2, "selected_by": "last epoch"}
-    assert experiments._epochs_cell({"epochs": 5, "scored_epoch": 3}) == "5 (best validation: 3)"
-    assert experiments._epochs_cell({"epochs": 5, "scored_epoch": 5}) == "5"
-
-
-def test_per_epoch_section_reads_the_copied_logs_and_marks_the_scored_epoch(tmp_path):
-    log = [{"kind": "train", "epoch": 1, "loss": 0.1},
-           {"kind": "eval", "epoch": 1, "psnr": 21.5, "val_psnr": 21.4},
-           {"kind": "eval", "epoch": 2, "psnr": 19.2, "val_psnr": 19.3}]
-    (tmp_path / "a.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
-    assert experiments.epoch_scores(tmp_path / "a.jsonl") == [(1, 21.5, 21.4), (2, 19.2, 19.3)]
-    assert experiments.epoch_scores(tmp_path / "missing.jsonl") == []
-    records = [{"cell": "a", "scored_epoch": 1}, {"cell": "b", "scored_epoch": None}]
-    lines = experiments._per_epoch_section(records, tmp_path)
-    assert "| epoch 1 | epoch 2 |" in lines[4]
-    assert lines[6] == "| a | **21.50 (21.40)** | 19.20 (19.30) |"
-    assert len(lines) == 8                                   # b has no log: no row
-    assert experiments._per_epoch_section([{"cell": "b"}], tmp_path) == []

@@ -172,7 +172,7 @@ def worker_command(args: argparse.Namespace, index: int, command: str) -> list[s
 
 def run_in_parallel(args: argparse.Namespace, command: str, selected) -> int:
     """Start one worker per shard, wait for all, then write the reports once."""
-    from .experiments import write_reports
+    from .reports import write_reports
 
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     # Each worker gets its share of the cores; torch reads these at start.
