@@ -330,7 +330,7 @@ def _with_seed(experiment: str, cell: Cell, seed: int) -> Cell:
                 cell.paper, {**cell.labels, "seed": seed})
 
 
-def _without_seed_suffix(cell_id: str) -> str:
+def without_seed_suffix(cell_id: str) -> str:
     """The id of the configuration a cell of :func:`_with_seed` (or of ``seeds``) repeats."""
     return re.sub(r"-seed\d+$", "", cell_id)
 
@@ -759,7 +759,7 @@ def _config_key(config: Config) -> str:
     return type(config).__name__ + json.dumps(config.to_dict(), sort_keys=True)
 
 
-def _base_cells(name: str) -> list[Cell]:
+def base_cells(name: str) -> list[Cell]:
     """The cells of ``name`` (or of every experiment), with their shared run folders named."""
     if name != ALL and name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(experiment_names())}")
@@ -786,7 +786,7 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
             and epochs that result records (see :func:`use_recorded_configs`). Not with
             ``epochs`` or ``overrides``.
     """
-    selected = _base_cells(name)
+    selected = base_cells(name)
     if recorded_in is not None:
         if epochs is not None or overrides:
             raise ValueError("the recorded configurations fix each cell's epochs and settings; "
@@ -818,7 +818,7 @@ def use_recorded_configs(selected: list[Cell], out_root) -> None:
     result keeps the defaults.
     """
     for cell in selected:
-        record = _read_result(Path(out_root) / cell.experiment / f"{cell.cell_id}.json")
+        record = read_result(Path(out_root) / cell.experiment / f"{cell.cell_id}.json")
         if record and "config" in record:
             recorded = type(cell.config).from_dict(record["config"])
             cell.config = dataclasses.replace(recorded, epochs=record["epochs"])
@@ -959,7 +959,7 @@ def run_status(cell: Cell, runs_root, out_root) -> str:
     """One line: how far the cell's run and its result are."""
     run_dir = Path(runs_root) / cell.run_name
     epoch, target = finished_epoch(run_dir), cell.config.epochs
-    result = _read_result(Path(out_root) / cell.experiment / f"{cell.cell_id}.json")
+    result = read_result(Path(out_root) / cell.experiment / f"{cell.cell_id}.json")
     try:
         check_run_matches(cell, run_dir)
         mismatch = ""
@@ -1067,7 +1067,7 @@ class Pace:
             return "no training left in this shard"
         per_epoch = self.seconds / self.epochs
         return (f"{epochs_to_go} epoch{'s' * (epochs_to_go != 1)} left to train in this shard, about "
-                f"{_duration(per_epoch * epochs_to_go)} at {_duration(per_epoch)} per epoch so far")
+                f"{duration_text(per_epoch * epochs_to_go)} at {duration_text(per_epoch)} per epoch so far")
 
 
 def run_cell(cell: Cell, runs_root: Path, out_root: Path, data_dir, progress: bool, device, command: str,
@@ -1088,9 +1088,9 @@ def run_cell(cell: Cell, runs_root: Path, out_root: Path, data_dir, progress: bo
             log(f"{prefix}: skipped, {busy}")
             return None
     result_path = out_root / cell.experiment / f"{cell.cell_id}.json"
-    previous = _read_result(result_path)
+    previous = read_result(result_path)
     epoch = finished_epoch(run_dir)
-    if _result_is_current(previous, cell, epoch, _stored_config(run_dir)):
+    if _result_is_current(previous, cell, epoch, stored_config(run_dir)):
         log(f"{prefix}: {result_path} already scores epoch {epoch}, kept")
         return previous
     record = score_cell(cell, run_dir, data_dir, device, command)
@@ -1107,7 +1107,7 @@ def _result_is_current(previous: dict | None, cell: Cell, epoch: int, config: di
     return cell.is_classifier or "firing_rates" in previous
 
 
-def _stored_config(run_dir: Path) -> dict:
+def stored_config(run_dir: Path) -> dict:
     return ckpt.read_json(latest_checkpoint(run_dir) / "config.json")
 
 
@@ -1175,7 +1175,7 @@ def score_cell(cell: Cell, run_dir: Path, data_dir=None, device=None, command: s
         scores = _score_classifier(run_dir, data_dir, torch_device)
     else:
         scores = _score_denoiser(run_dir, data_dir, torch_device, count_energy=cell.experiment == "energy")
-    stored = _stored_config(run_dir)
+    stored = stored_config(run_dir)
     paper_key = "paper_accuracy" if cell.is_classifier else "paper_psnr"
     return {"experiment": cell.experiment, "cell": cell.cell_id, "status": "done", **cell.describe(),
             **scores, paper_key: cell.paper, "epochs": finished_epoch(run_dir), "seed": stored["seed"],
@@ -1272,19 +1272,19 @@ def write_json(path: Path, payload) -> None:
     ckpt.atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
 
 
-def _read_result(path: Path) -> dict | None:
+def read_result(path: Path) -> dict | None:
     return ckpt.read_json(path) if path.is_file() else None
 
 
-def _number(value, digits: int = 2) -> str:
+def number_text(value, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _percent(value) -> str:
+def percent_text(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def _duration(seconds) -> str:
+def duration_text(seconds) -> str:
     if seconds is None:
         return "–"
     if seconds < 90:

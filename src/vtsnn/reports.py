@@ -20,8 +20,8 @@ from . import checkpoint as ckpt
 from .coding import DECODERS
 from .data import DataError, load_dataset
 from .experiments import (DATASET_NAMES, EXPERIMENTS, FIG5_IMAGE_INDEX, FIG6_STEPS, NOT_RUN, PAPER_FIG6, Experiment,
-                          _base_cells, _duration, _number, _percent, _read_result, _stored_config, _without_seed_suffix,
-                          read_log, scored_checkpoint, write_json)
+                          base_cells, duration_text, number_text, percent_text, read_log, read_result,
+                          scored_checkpoint, stored_config, without_seed_suffix, write_json)
 from .models import OUTPUT_LAYER
 from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_trained, output_to_image
 from .train import pick_device, prepare_model
@@ -31,8 +31,8 @@ def collect_records(name: str, out_root) -> list[dict]:
     """One record per cell of experiment ``name``: its result, or a "not run" placeholder."""
     folder = Path(out_root) / name
     records = []
-    for cell in _base_cells(name):
-        result = _read_result(folder / f"{cell.cell_id}.json")
+    for cell in base_cells(name):
+        result = read_result(folder / f"{cell.cell_id}.json")
         if result is None:
             paper_key = "paper_accuracy" if cell.is_classifier else "paper_psnr"
             metrics = ({"accuracy": None} if cell.is_classifier
@@ -91,16 +91,16 @@ def _label_text(record: dict, key: str) -> str:
 
 def _metric_columns(name: str) -> list[tuple[str, Callable[[dict], str]]]:
     if name == "fig6":
-        return [("accuracy", lambda r: _percent(r.get("accuracy"))),
-                ("paper", lambda r: _percent(r.get("paper_accuracy")))]
-    columns = [("noisy PSNR", lambda r: _number(r.get("noisy_psnr"))),
-               ("PSNR (ours)", lambda r: _number(r.get("psnr"))),
-               ("PSNR (paper)", lambda r: _number(r.get("paper_psnr")))]
+        return [("accuracy", lambda r: percent_text(r.get("accuracy"))),
+                ("paper", lambda r: percent_text(r.get("paper_accuracy")))]
+    columns = [("noisy PSNR", lambda r: number_text(r.get("noisy_psnr"))),
+               ("PSNR (ours)", lambda r: number_text(r.get("psnr"))),
+               ("PSNR (paper)", lambda r: number_text(r.get("paper_psnr")))]
     if name == "fig7":
-        columns += [("MSE", lambda r: _number(r.get("mse"), 5)),
-                    ("output rate", lambda r: _percent(r.get("output_rate")))]
+        columns += [("MSE", lambda r: number_text(r.get("mse"), 5)),
+                    ("output rate", lambda r: percent_text(r.get("output_rate")))]
     if name == "energy":
-        columns += [("ANN/SNN energy", lambda r: _number(_energy_ratio(r)))]
+        columns += [("ANN/SNN energy", lambda r: number_text(_energy_ratio(r)))]
     return columns
 
 
@@ -125,7 +125,7 @@ def markdown_report(experiment: Experiment, records: list[dict], data_dir=None, 
         row = [_label_text(record, key) for _, key in experiment.label_columns]
         row += [show(record) for _, show in _metric_columns(experiment.name)]
         row += [_epochs_cell(record), str(record.get("seed", "–")),
-                _duration(record.get("wall_seconds")), record["status"]]
+                duration_text(record.get("wall_seconds")), record["status"]]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", experiment.note, ""]
     if experiment.layout:
@@ -156,7 +156,7 @@ def _paper_layout(experiment: Experiment, records: list[dict]) -> list[str]:
     for record in records:
         row = tuple(_label_text(record, key) for key in row_keys)
         rows.setdefault(row, {})[_label_text(record, column_key)] = record
-    show = _percent if experiment.name == "fig6" else _number
+    show = percent_text if experiment.name == "fig6" else number_text
     metric, paper = ("accuracy", "paper_accuracy") if experiment.name == "fig6" else ("psnr", "paper_psnr")
     headers = [header for header, key in experiment.label_columns if key in row_keys]
     headers += [f"{_column_header(experiment, column_key)} = {c}" for c in columns]
@@ -194,7 +194,7 @@ def _seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
 
 def seed_groups(records: list[dict]) -> dict[str, dict[int, float]]:
     """Scored cells grouped by their id without the ``-seedN`` ending: ``{base id: {seed: psnr}}``, seeds in order."""
-    groups = _scores_by_seed(records, lambda record: _without_seed_suffix(record["cell"]))
+    groups = _scores_by_seed(records, lambda record: without_seed_suffix(record["cell"]))
     return {base: dict(sorted(by_seed.items())) for base, by_seed in groups.items()}
 
 
@@ -240,7 +240,7 @@ def _roundtrip_section(experiment: Experiment, data_dir) -> list[str]:
              "| encoder | " + " | ".join(ROUNDTRIP_DECODERS) + " |", "|---|" + "---|" * len(ROUNDTRIP_DECODERS)]
     for encoder in ("uwe", "ttfs"):
         scores = [codec_roundtrip_psnr(clean, encoder, decoder) for decoder in ROUNDTRIP_DECODERS]
-        lines.append(f"| {encoder} | " + " | ".join(_number(score) for score in scores) + " |")
+        lines.append(f"| {encoder} | " + " | ".join(number_text(score) for score in scores) + " |")
     return lines + ["", "`inf`: the code is exact (UWD inverts UWE).", ""]
 
 
@@ -262,8 +262,8 @@ def _row_seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
     for (method, reading), stats in rows.items():
         scores = stats["scores"]
         lines.append("| " + " | ".join([
-            method, reading, ", ".join(str(seed) for seed in stats["seeds"]), _number(stats["mean"]),
-            _number(stats["std"]), f"{min(scores):.2f} to {max(scores):.2f}", _number(stats["paper"]),
+            method, reading, ", ".join(str(seed) for seed in stats["seeds"]), number_text(stats["mean"]),
+            number_text(stats["std"]), f"{min(scores):.2f} to {max(scores):.2f}", number_text(stats["paper"]),
             str(ours[(method, reading)]), str(paper.get((method, reading), "–"))]) + " |")
     agree, pairs = seed_order_agreement(rows)
     lines += ["", "Ranks are by mean PSNR, 1 = best; the paper's two ITBP readings share its single number, "
@@ -346,7 +346,7 @@ def _firing_rate_section(records: list[dict]) -> list[str]:
              "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     for record in measured:
         rates = record["firing_rates"]
-        lines.append("| " + " | ".join([record["cell"], *(_percent(rates.get(name)) for name in layers)]) + " |")
+        lines.append("| " + " | ".join([record["cell"], *(percent_text(rates.get(name)) for name in layers)]) + " |")
     return lines + [""]
 
 
@@ -390,7 +390,7 @@ def _per_epoch_section(records: list[dict], curves_folder: Path) -> list[str]:
                 texts.append("–")
                 continue
             test, val = by_epoch[epoch]
-            text = _number(test) + (f" ({_number(val)})" if val is not None else "")
+            text = number_text(test) + (f" ({number_text(val)})" if val is not None else "")
             texts.append(f"**{text}**" if epoch == scored[cell] else text)
         lines.append(f"| {cell} | " + " | ".join(texts) + " |")
     return lines + [""]
@@ -409,8 +409,8 @@ def _provenance_section(records: list[dict]) -> list[str]:
     total = sum(r.get("wall_seconds") or 0 for r in done)
     timed = [r["cpu_seconds"] for r in done if r.get("cpu_seconds") is not None]
     cpu = (f" Process CPU time (every thread; a paused run adds none), over the {len(timed)} cell"
-           f"{'' if len(timed) == 1 else 's'} that logged it: {_duration(sum(timed))}." if timed else "")
-    lines += ["", f"Training time, summed over the cells shown: {_duration(total)} "
+           f"{'' if len(timed) == 1 else 's'} that logged it: {duration_text(sum(timed))}." if timed else "")
+    lines += ["", f"Training time, summed over the cells shown: {duration_text(total)} "
                   f"(shared runs counted once per cell).{cpu} Scored on: {'; '.join(computes) or 'unknown'}.", ""]
     return lines
 
@@ -446,7 +446,7 @@ def _run_holds_scored_config(record: dict) -> bool:
     run_dir = Path(record["run_dir"])
     if latest_checkpoint(run_dir) is None:
         return False
-    return "config" not in record or _stored_config(run_dir) == record["config"]
+    return "config" not in record or stored_config(run_dir) == record["config"]
 
 
 def save_learning_curves(records: list[dict], folder: Path) -> list[Path]:
