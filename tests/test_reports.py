@@ -65,6 +65,19 @@ def test_report_links_only_the_learning_curves_it_has(tmp_path):
     assert "curves/mnist-if-0.2-seed1.png" in text and "curves/mnist-if-0.2-seed0.png" not in text
 
 
+def test_a_stored_result_takes_the_labels_its_cell_has_now(tmp_path):
+    # A result stored before long-training named each cell's loss keeps its cell's row complete.
+    record = {"experiment": "long-training", "cell": "fashion_mnist-if-0.2-lr0.01-ema0.999", "status": "done",
+              "psnr": 20.0, "noisy_psnr": 15.97, "paper_psnr": 21.67, "epochs": 15, "seed": 0,
+              "labels": {"dataset": "fashion_mnist"}}
+    experiments.write_json(tmp_path / "long-training" / f"{record['cell']}.json", record)
+    stored = reports.collect_records("long-training", tmp_path)[0]
+    assert stored["labels"] == {"dataset": "fashion_mnist", "loss": "bitplane", "lr": 0.01, "ema_decay": 0.999}
+    reports.write_reports("long-training", tmp_path, log=lambda message: None)
+    text = (tmp_path / "long-training" / "README.md").read_text()
+    assert "| F-MNIST | bitplane | 0.01 | 0.999 | 15.97 | 20.00 |" in text
+
+
 def test_seed_groups_gather_each_configuration_across_seeds():
     def record(cell, seed, psnr, status="done"):
         return {"cell": cell, "seed": seed, "psnr": psnr, "status": status}

@@ -39,6 +39,10 @@ def collect_records(name: str, out_root) -> list[dict]:
                        else {"psnr": None, "noisy_psnr": None, "mse": None, "output_rate": None})
             result = {"experiment": name, "cell": cell.cell_id, "status": NOT_RUN, **cell.describe(), **metrics,
                       paper_key: cell.paper, "epochs": None, "seed": cell.config.seed, "labels": cell.labels}
+        else:
+            # The cell's labels as defined now: a result stored before a label column was
+            # added to its experiment (e.g. long-training's loss) would show a blank there.
+            result = {**result, "labels": {**result.get("labels", {}), **cell.labels}}
         records.append(result)
     return records
 
