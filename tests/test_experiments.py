@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
-                      "long-training": 2, "plane-weights": 6,
+                      "long-training": 3, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 13,
                       "recipe-parts": 4}
     assert len(cells("all")) == sum(counts.values())
@@ -414,11 +414,14 @@ def test_lr_and_average_crosses_both_levers_and_trains_only_the_combination_anew
             assert cell.run_name == shared.run_name
 
 
-def test_long_training_trains_two_cells_of_other_experiments_longer_unless_told():
+def test_long_training_trains_two_cells_of_other_experiments_longer_unless_told_and_cifar_with_more_seeds():
     shorter = {"fashion_mnist": by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"],
                "cifar10": by_id("residual-targets")["cifar10-if-0.2-residual"]}
-    longer = cells("long-training")
+    longer, seeded = cells("long-training")[:2], cells("long-training")[2:]
     assert [cell.config.dataset for cell in longer] == list(shorter)
+    assert [(cell.cell_id, cell.config) for cell in seeded] == [
+        (f"{longer[1].cell_id}-seed{seed}", dataclasses.replace(longer[1].config, seed=seed))
+        for seed in experiments.LONG_TRAINING_SEEDS]
     for long in longer:
         short = shorter[long.config.dataset]
         epochs = experiments.LONG_TRAINING_EPOCHS[long.config.dataset]

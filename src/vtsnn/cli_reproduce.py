@@ -42,7 +42,7 @@ DESCRIPTION = (
     "  weight-average  F-MNIST, CIFAR-10 IF and all LIF at eta 0.2, with a moving average of the weights\n"
     "  lr-and-average  the same cells at Adam's 1e-3 and 1e-2, each with and without the average\n"
     "  long-training  F-MNIST IF at eta 0.2 with both levers for 15 epochs, CIFAR-10 IF with the residual\n"
-    "           targets for 10, unless --epochs is given\n"
+    "           targets for 10 (seeds 0 and 1), unless --epochs is given\n"
     "  plane-weights  the eta 0.2 cells below the paper, each bit plane's loss weighted by its decoder\n"
     "           weight squared\n"
     "  decoded-loss  MNIST and F-MNIST IF at eta 0.4-0.8 trained on the decoded MSE (STBP)\n"
