@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -465,3 +466,12 @@ def test_every_training_option_has_help():
     from vtsnn.train import TrainConfig
 
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(FIELD_HELP)
+
+
+def test_the_packages_warnings_print_as_one_plain_line(monkeypatch):
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    cli.show_own_warnings_plainly()
+    cli.show_own_warnings_plainly()     # a second call does not wrap it twice
+    assert warnings.formatwarning("vtsnn: slow here", UserWarning, "train.py", 7) == "vtsnn: slow here\n"
+    other = warnings.formatwarning("deprecated", DeprecationWarning, "lib.py", 3, "")
+    assert other.startswith("lib.py:3: DeprecationWarning: deprecated")

@@ -1,6 +1,7 @@
 """Training loop: runs, logs, checkpoints, exact resume, strict loading."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -321,3 +322,17 @@ def test_spiking_output_bits_are_the_output_spikes_of_every_batch_in_order():
     assert torch.equal(bits, one_by_one)
     decoded = train_module.denoise_images(model, noisy, config)
     assert torch.allclose(decoded, train_module.output_to_image(bits, config))
+
+
+@pytest.mark.parametrize("native, precision, warned", [(False, "bf16", True), (True, "bf16", False),
+                                                       (None, "bf16", False), (False, "fp32", False)])
+def test_bf16_on_a_cpu_without_native_bf16_warns_that_fp32_is_faster(monkeypatch, native, precision, warned):
+    monkeypatch.setattr(train_module.machine, "cpu_has_native_bf16", lambda: native)
+    config = TrainConfig(channels=(4, 8), precision=precision)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = train_module.prepare_model(build_model(config), config, torch.device("cpu"))
+    messages = [str(w.message) for w in caught if "native bf16" in str(w.message)]
+    assert messages == ([train_module.SLOW_BF16_WARNING] if warned else [])
+    assert "--precision fp32" in train_module.SLOW_BF16_WARNING
+    assert isinstance(model, torch.nn.Module)

@@ -29,6 +29,7 @@ import shlex
 import sys
 import types
 import typing
+import warnings
 from pathlib import Path
 
 PROGRAM = "vtsnn"
@@ -608,7 +609,26 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:          # --help, or a usage error argparse already reported
         return stop.code if isinstance(stop.code, int) else EXIT_ERROR
     args.argv = argv
+    show_own_warnings_plainly()
     return run_reporting_errors(args.run, args)
+
+
+def show_own_warnings_plainly() -> None:
+    """Print the package's own warnings (text starting "vtsnn:") as one line each.
+
+    Python prefixes a warning with the file, line and source of the warn() call, which
+    tells a user of the command nothing; other libraries' warnings keep that form.
+    """
+    standard = warnings.formatwarning
+    if getattr(standard, "vtsnn_plain", False):
+        return
+
+    def formatted(message, category, filename, lineno, line=None):
+        if str(message).startswith(f"{PROGRAM}:"):
+            return f"{message}\n"
+        return standard(message, category, filename, lineno, line)
+    formatted.vtsnn_plain = True
+    warnings.formatwarning = formatted
 
 
 def run_reporting_errors(run, args: argparse.Namespace) -> int:

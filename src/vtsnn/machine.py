@@ -30,6 +30,31 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# Instruction sets that compute in bf16 natively; without them oneDNN emulates bf16 and a
+# bf16 training step runs 8x slower than fp32 (results/benchmarks/throughput-avx2.json).
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags() -> set[str] | None:
+    """The processor's feature flags from /proc/cpuinfo, or None where it cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "flags":
+                return set(value.split())
+    except OSError:
+        pass
+    return None
+
+
+def cpu_has_native_bf16() -> bool | None:
+    """Whether the CPU computes in bf16 natively (AMX or AVX-512 BF16); None where unknown."""
+    flags = cpu_flags()
+    if flags is None:
+        return None
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
 def describe(device: torch.device) -> dict:
     """What a result record says about the machine that computed it."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()

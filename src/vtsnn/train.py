@@ -36,6 +36,7 @@ import shutil
 import time
 import types
 import typing
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from . import machine
 from .allocator import keep_freed_memory
 from .averaging import WeightAverage
 from .coding import DECODERS, decode, ttfs_encode, uwe_encode
@@ -305,8 +307,19 @@ def autocast_for(config: TrainConfig, device: torch.device):
     return nullcontext()
 
 
+SLOW_BF16_WARNING = (
+    "vtsnn: this CPU has no native bf16 arithmetic (neither AMX nor AVX-512 BF16), so bf16 runs "
+    "emulated, several times slower than fp32 (training 8x and inference 6x slower on an AVX2 AMD "
+    "EPYC: results/benchmarks/throughput-avx2.json). fp32 is faster here: --precision fp32 "
+    "(vtsnn train, evaluate, denoise) or --override precision=fp32 (vtsnn reproduce); a model may "
+    "score slightly differently in it (results/precision-inference).")
+
+
 def prepare_model(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.nn.Module:
     model = model.to(device)
+    if config.precision == "bf16" and device.type == "cpu" and machine.cpu_has_native_bf16() is False:
+        # Python shows this once per process: it comes from this one line.
+        warnings.warn(SLOW_BF16_WARNING)
     if config.precision == "bf16":
         # Channels-last lets oneDNN use AMX tiles for bf16 convolutions on CPU.
         model = model.to(memory_format=torch.channels_last)
