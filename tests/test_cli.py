@@ -14,6 +14,8 @@ import json
 import os
 import pickle
 import re
+import signal
+import time
 import warnings
 from pathlib import Path
 
@@ -259,6 +261,23 @@ def test_interrupt_exits_130_with_resume_hint(capsys, tmp_path, monkeypatch):
     code, _, err = run_cli(capsys, "train", "--out", tmp_path / "run", "--device", "cpu")
     assert code == 130
     assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does_and_its_cleanup_runs(capsys, tmp_path, monkeypatch):
+    cleaned = []
+
+    def terminated(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)     # what `kill PID` or a batch scheduler sends
+            time.sleep(5)                            # the signal arrives before this ends
+        finally:
+            cleaned.append(True)                     # e.g. a run's lock file is removed
+    monkeypatch.setattr("vtsnn.train.train", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = run_cli(capsys, "train", "--out", tmp_path / "run", "--device", "cpu")
+    assert code == 130 and cleaned == [True]
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_debug_env_reraises(capsys, tmp_path, monkeypatch):

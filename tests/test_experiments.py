@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import time
 
 import pytest
 
@@ -293,6 +296,33 @@ def test_jobs_start_one_worker_per_shard(tmp_path, monkeypatch, capsys):
     code, out, err = run_reproduce(capsys, tmp_path, tmp_path, "fig7", "--jobs", "2", "--as-recorded", "--quiet")
     assert code == 0, err
     assert all("--as-recorded" in command for command, _ in started) and len(started) == 2
+
+
+def test_sigterm_to_the_parent_of_jobs_stops_its_workers_and_waits_for_them(tmp_path, monkeypatch, capsys):
+    workers = []
+
+    class FakeWorker:
+        def __init__(self, command, env):
+            self.terminated, self.waited = False, 0
+            workers.append(self)
+
+        def poll(self):
+            return 0 if self.terminated else None
+
+        def terminate(self):
+            self.terminated = True
+
+        def wait(self):
+            self.waited += 1
+            if len(workers) and self is workers[0] and self.waited == 1:
+                os.kill(os.getpid(), signal.SIGTERM)     # `kill PARENT` while it waits
+                time.sleep(5)
+            return 130 if self.terminated else 0
+
+    monkeypatch.setattr(cli_reproduce.subprocess, "Popen", FakeWorker)
+    code, out, err = run_reproduce(capsys, tmp_path, tmp_path, "fig7", "--jobs", "2", *TINY_OPTIONS)
+    assert code == 130 and "interrupted" in err
+    assert [(worker.terminated, worker.waited) for worker in workers] == [(True, 2), (True, 1)]
 
 
 def test_add_command_fits_a_vtsnn_parser(tmp_path, capsys):

@@ -21,12 +21,15 @@ The library (torch, matplotlib) is imported inside the subcommands, so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.resources
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import types
 import typing
 import warnings
@@ -631,11 +634,40 @@ def show_own_warnings_plainly() -> None:
     warnings.formatwarning = formatted
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C's KeyboardInterrupt so that the same cleanup runs.
+
+    Unlike Ctrl-C it reaches only this process, not the others of the terminal's
+    process group, so a parent that catches it must pass it on to its workers.
+    """
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """While inside, SIGTERM (``kill``, a batch scheduler's notice) ends the command as Ctrl-C does.
+
+    Python's default for SIGTERM ends the process on the spot: a training run's lock file
+    stays behind and no resume hint is printed. Raised as an interrupt, cleanup runs.
+    """
+    if threading.current_thread() is not threading.main_thread():    # only the main thread may set it
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Terminated
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_reporting_errors(run, args: argparse.Namespace) -> int:
     """Run a command; bad input becomes one line on stderr and an exit code, not a traceback."""
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
-        return run(args)
+        with terminate_as_interrupt():
+            return run(args)
     except KeyboardInterrupt:
         if debug:
             raise

@@ -172,6 +172,7 @@ def worker_command(args: argparse.Namespace, index: int, command: str) -> list[s
 
 def run_in_parallel(args: argparse.Namespace, command: str, selected) -> int:
     """Start one worker per shard, wait for all, then write the reports once."""
+    from .cli import Terminated
     from .reports import write_reports
 
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
@@ -181,9 +182,11 @@ def run_in_parallel(args: argparse.Namespace, command: str, selected) -> int:
     workers = [subprocess.Popen(worker_command(args, index, command), env=environment) for index in range(args.jobs)]
     try:
         codes = [worker.wait() for worker in workers]
-    except KeyboardInterrupt:
-        for worker in workers:          # they got the same Ctrl-C; let them save and stop
-            worker.wait()
+    except KeyboardInterrupt as stop:
+        for worker in workers:
+            if isinstance(stop, Terminated) and worker.poll() is None:
+                worker.terminate()      # SIGTERM came to this process alone; Ctrl-C reached them too
+            worker.wait()               # let them save and stop
         raise
     for experiment in dict.fromkeys(cell.experiment for cell in selected):
         write_reports(experiment, args.out, data_dir=args.data_dir,
