@@ -217,7 +217,8 @@ def _add_precision_option(parser: argparse.ArgumentParser) -> None:
     # so the user may pick; by default a model runs in the precision it was trained in.
     parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                         help="arithmetic to run the model in: fp32, or bf16 (autocast, channels-last; "
-                             "4x faster on CPUs with AMX) (default: the one it was trained in)")
+                             "4x faster on CPUs with AMX, 6x slower on CPUs without bf16 arithmetic) "
+                             "(default: the one it was trained in)")
 
 
 def _add_data_dir_option(parser: argparse.ArgumentParser) -> None:

@@ -102,7 +102,8 @@ from .train import BEST, JOINT_LOSSES, best_record, prepare_model, train
 
 NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
 DEFAULT_EPOCHS = 5
-# bf16 (AMX) trains 2-3x faster on CPU and scored no lower than fp32 (results/precision).
+# bf16 (AMX) trains 2-3x faster on CPU and scored no lower than fp32 (results/precision);
+# on a CPU without bf16 arithmetic it is emulated, 8x slower (--override precision=fp32 there).
 DENOISER_RECIPE = dict(init="spiking", init_gain=1.5, lr_schedule="cosine", precision="bf16", seed=0)
 CLASSIFIER_RECIPE = dict(init="spiking", init_gain=1.5, lr_schedule="cosine", seed=0)
 # The ITBP reading of Table 1 and the figures: the authors' script lets gradients cross time.
