@@ -84,6 +84,7 @@ def test_circuit_writes_the_four_files_and_the_json_has_every_key(capsys, tmp_pa
             "noisy_psnr", "figures_of_merit", "end_to_end", "bits", "v_ref"} <= set(report)
     assert report["command"].startswith("vtsnn circuit ")
     assert report["model"] == str(firing_model) and report["test_images"] == 8
+    assert report["precision"] == "fp32"        # the precision the model was trained in
     assert report["kinds"] == ["binary", "r2r"] and report["seeds"] == [0, 1]
     assert report["values"]["comparator_offset"] == [0.0, 1 / 256]
     # 2 parameters x 2 values x 2 kinds, in both sweeps.
@@ -104,9 +105,11 @@ def test_ideal_circuits_give_exactly_the_ideal_psnr(capsys, tmp_path, tiny_mnist
     out = tmp_path / "results"
     code, _, err = run_circuit(capsys, "--model", firing_model, "--data-dir", tiny_mnist,
                                "--parameters", "comparator_noise,v_ref_error", "--values", "comparator_noise=0",
-                               "v_ref_error=0", "--seeds", "0,1", "--test-limit", 8, "--out", out)
+                               "v_ref_error=0", "--seeds", "0,1", "--test-limit", 8, "--out", out,
+                               "--precision", "bf16")
     assert code == 0, err
     report = json.loads((out / "sweep.json").read_text())
+    assert report["precision"] == "bf16" and "run in bf16" in (out / "sweep.md").read_text()
     for record in report["end_to_end"]:
         assert record["psnr_per_seed"] == [record["psnr_ideal"]] * 2
         assert record["psnr_mean"] == record["psnr_ideal"] and record["psnr_std"] == 0.0
@@ -188,6 +191,6 @@ def test_help_lists_the_options(capsys):
     assert cli.main(["circuit", "--help"]) == 0
     text = capsys.readouterr().out
     for option in ("--model", "--kind", "--parameters", "--values", "--seeds", "--test-limit", "--out",
-                   "--data-dir", "--device", "--skip-denoise", "--quiet"):
+                   "--data-dir", "--device", "--precision", "--skip-denoise", "--quiet"):
         assert option in text, option
     assert "comparator_offset 0,0.1,0.25,0.5,1,2 LSB" in text

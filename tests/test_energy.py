@@ -21,7 +21,7 @@ from torch import nn
 
 from vtsnn import checkpoint, cli, cli_energy, pretrained
 from vtsnn.coding import uwe_encode
-from vtsnn.energy import (PRESETS, count_operations, energy_report, format_table, macs_per_image,
+from vtsnn.energy import (PRESETS, count_operations, count_operations_on_images, energy_report, format_table, macs_per_image,
                           synaptic_operations)
 from vtsnn.layers import TimeFolded
 from vtsnn.models import UNetANN, UVTSNN, count_parameters
@@ -127,6 +127,19 @@ def test_exact_count_matches_the_full_all_ones_layer(layer, input_shape):
         layer.weight.fill_(1.0)
         brute_force = layer(spikes).sum().item()
     assert synaptic_operations(layer, spikes) == brute_force
+
+
+def test_counts_stay_exact_when_the_model_runs_in_bf16():
+    # 64 input channels x a 3x3 kernel reach up to 576 synapses per output: past bf16's exact integers.
+    model = OneLayerSNN(nn.Conv2d(64, 4, 3, padding=1, bias=False))
+    spikes = random_spikes(6, 64, 6, 6, rate=0.9)
+
+    def count(**arithmetic):
+        return count_operations_on_images(model, spikes, lambda batch: batch.unsqueeze(0), 3, **arithmetic)[0]
+    in_bf16 = count(arithmetic=lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    in_fp32 = count()
+    assert in_bf16.snn_ac_exact == in_fp32.snn_ac_exact == synaptic_operations(model.layer.module, spikes) / 6
+    assert in_bf16.input_rate == in_fp32.input_rate
 
 
 def test_exact_count_of_a_linear_layer():
@@ -288,6 +301,7 @@ def test_energy_command_prints_the_table_and_writes_json(energy_cli, capsys, tmp
     assert "ANN/SNN energy ratio" in stdout and "| encoders.0.0 | conv |" in stdout
     payload = json.loads(out.read_text())
     assert payload["images"] == 8 and payload["dataset"] == "mnist" and payload["noise"] == 0.2
+    assert payload["precision"] == "fp32"           # the precision the model was trained in
     assert set(payload["reports"]) == set(PRESETS)
     fp32 = payload["reports"]["45nm-fp32"]
     assert len(fp32["layers"]) == 4 + 3 + 1 and fp32["time_steps"] == 8

@@ -111,6 +111,7 @@ def add_command(commands) -> None:
                         help=f"folder for sweep.json, sweep.md, sweep.png, psnr.png (default: {DEFAULT_OUT})")
     cli_module._add_data_dir_option(parser)
     cli_module._add_device_option(parser)
+    cli_module._add_precision_option(parser)
     parser.add_argument("--skip-denoise", action="store_true",
                         help="only the figures of merit: no model, no test set, no psnr.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -240,7 +241,7 @@ def load_denoising(args: argparse.Namespace, plan: CircuitPlan) -> Denoising:
     from .circuits import check_circuit_model
     from .train import load_test_set
 
-    model, config, label = cli_module.load_model(args.model, args.device)
+    model, config, label = cli_module.load_model(args.model, args.device, args.precision)
     check_circuit_model(config, ())         # an ANN or TTFS/MPD model has no UWE/UWD to replace
     print(cli_module.describe_model(label, config))
     clean, noisy = load_test_set(dataclasses.replace(config, test_limit=plan.test_limit), args.data_dir)
@@ -298,6 +299,7 @@ def build_report(args, plan: CircuitPlan, denoising: Denoising | None, merit_rec
         "model": denoising.label if denoising else None,
         "dataset": denoising.config.dataset if denoising else None,
         "noise": denoising.config.noise if denoising else None,
+        "precision": denoising.config.precision if denoising else None,
         "test_images": int(denoising.clean.shape[0]) if denoising else 0,
         "bits": BITS,
         "v_ref": V_REF,
@@ -366,7 +368,8 @@ def markdown_report(report: dict) -> str:
     if report["end_to_end"]:
         lines += [
             "## Denoising with the circuits\n",
-            f"Model {report['model']} ({report['dataset']}, noise {report['noise']:g}) on "
+            f"Model {report['model']} ({report['dataset']}, noise {report['noise']:g}, run in "
+            f"{report['precision']}) on "
             f"{report['test_images']} test images: PSNR {report['psnr_ideal']:.3f} dB with the ideal "
             f"UWE/UWD codec; noisy input {report['noisy_psnr']:.3f} dB.\n",
         ]

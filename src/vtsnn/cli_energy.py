@@ -17,7 +17,7 @@ ALL_PRESETS = "all"
 
 def add_command(commands) -> None:
     """Add ``energy`` to the subparsers ``commands`` of the ``vtsnn`` parser."""
-    from .cli import _add_data_dir_option, _add_device_option, _add_model_option, _subcommand
+    from .cli import _add_data_dir_option, _add_device_option, _add_model_option, _add_precision_option, _subcommand
     from .energy import DEFAULT_PRESET, PRESETS
 
     parser = _subcommand(commands, "energy", "operation counts and energy of a model (Table 3)",
@@ -40,6 +40,7 @@ def add_command(commands) -> None:
                         help="images per forward pass (default: 100)")
     _add_data_dir_option(parser)
     _add_device_option(parser)
+    _add_precision_option(parser)
     parser.add_argument("--json", metavar="OUT.json", default=None,
                         help="write the model, the images counted and the report of each preset as JSON")
 
@@ -47,18 +48,21 @@ def add_command(commands) -> None:
 def run_energy(args: argparse.Namespace) -> int:
     from .cli import describe_model, load_model, write_json
     from .energy import PRESETS, count_operations_on_images, energy_report, format_table
-    from .train import encode_input, load_test_set
+    from .train import autocast_for, encode_input, load_test_set
 
     if args.test_limit < 0:
         raise ValueError(f"--test-limit must be 0 (all) or more, got {args.test_limit}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    model, config, label = load_model(args.model, args.device)
+    model, config, label = load_model(args.model, args.device, args.precision)
     print(describe_model(label, config))
     counted = dataclasses.replace(config, test_limit=args.test_limit or None)
     _, noisy = load_test_set(counted, args.data_dir)
     print(f"counting operations on {noisy.shape[0]} noisy test images (noise {config.noise:g})")
-    counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch, config), args.batch_size)
+    # The spikes counted are the ones the model emits in its arithmetic (bf16 and fp32 differ by a few %).
+    device = next(model.parameters()).device
+    counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch, config), args.batch_size,
+                                        arithmetic=lambda: autocast_for(config, device))
 
     presets = list(PRESETS) if args.preset == ALL_PRESETS else [args.preset]
     reports = {name: energy_report(counts, name) for name in presets}
@@ -67,6 +71,7 @@ def run_energy(args: argparse.Namespace) -> int:
         print(format_table(report))
     if args.json:
         write_json(args.json, {"model": label, "dataset": config.dataset, "training": config.training,
-                               "noise": config.noise, "images": int(noisy.shape[0]), "reports": reports})
+                               "noise": config.noise, "precision": config.precision, "images": int(noisy.shape[0]),
+                               "reports": reports})
         print(f"\nreport written to {args.json}")
     return 0

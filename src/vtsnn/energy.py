@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -215,8 +216,12 @@ class OperationCounter:
         self._handles.clear()
 
     @torch.inference_mode()
-    def run(self, batch: torch.Tensor) -> None:
-        """One forward pass: spikes ``[T, B, ...]`` for a spiking model, images ``[B, ...]`` for an ANN."""
+    def run(self, batch: torch.Tensor, arithmetic=nullcontext) -> None:
+        """One forward pass: spikes ``[T, B, ...]`` for a spiking model, images ``[B, ...]`` for an ANN.
+
+        ``arithmetic()`` is entered around the pass, e.g. bf16 autocast for a model that
+        runs in bf16; the counting itself stays in float32/float64, where it is exact.
+        """
         if not self._handles:
             raise RuntimeError("OperationCounter.run must be called inside 'with OperationCounter(model)'")
         steps, images = self._batch_layout(batch)
@@ -224,7 +229,8 @@ class OperationCounter:
         self._folded_batch = steps * images
         device = next(self.model.parameters()).device
         self.model.eval()
-        self.model(batch.to(device=device, dtype=torch.float32))
+        with arithmetic():
+            self.model(batch.to(device=device, dtype=torch.float32))
         if self._call_index != len(self.tallies):
             raise ValueError("the model ran fewer layers on this batch than on the first one")
         self._layout_known = True
@@ -248,13 +254,17 @@ class OperationCounter:
                              f"= {self._folded_batch}; only time-folded layers can be counted")
         tally = self._tally_for_call(layer, tuple(x.shape[1:]), tuple(output.shape[1:]))
         if self.spiking:
-            x = x.float()
-            if not bool(((x == 0) | (x == 1)).all()):
-                raise ValueError(f"layer {tally.name} of a spiking model got non-binary input; ACs need spikes")
-            tally.spikes += x.sum(dtype=torch.float64).item()
-            tally.input_elements += x.numel()
-            tally.operations += synaptic_operations(layer, x)
+            with torch.autocast(x.device.type, enabled=False):     # bf16 cannot count past 256 exactly
+                self._count_spikes(tally, layer, x.float())
         self._call_index += 1
+
+    @staticmethod
+    def _count_spikes(tally: "_Tally", layer: nn.Module, x: torch.Tensor) -> None:
+        if not bool(((x == 0) | (x == 1)).all()):
+            raise ValueError(f"layer {tally.name} of a spiking model got non-binary input; ACs need spikes")
+        tally.spikes += x.sum(dtype=torch.float64).item()
+        tally.input_elements += x.numel()
+        tally.operations += synaptic_operations(layer, x)
 
     def _tally_for_call(self, layer: nn.Module, input_shape: tuple, output_shape: tuple) -> _Tally:
         if not self._layout_known:                     # first forward pass: calls appear in order
@@ -308,16 +318,18 @@ def count_operations(model: nn.Module, spikes_or_images: torch.Tensor, batch_siz
     return counter.counts()
 
 
-def count_operations_on_images(model: nn.Module, images: torch.Tensor, encode, batch_size: int = 100) -> list[LayerCount]:
+def count_operations_on_images(model: nn.Module, images: torch.Tensor, encode, batch_size: int = 100,
+                               arithmetic=nullcontext) -> list[LayerCount]:
     """Like :func:`count_operations` on 8-bit images, encoded one batch at a time by ``encode``.
 
     Saves memory for large test sets: the spike code is ``T`` times the images' size.
+    ``arithmetic()`` is entered around each forward pass (see :meth:`OperationCounter.run`).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     with OperationCounter(model) as counter:
         for batch in torch.split(images, batch_size):
-            counter.run(encode(batch))
+            counter.run(encode(batch), arithmetic)
     return counter.counts()
 
 

@@ -98,7 +98,7 @@ from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
 from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_test_set, load_trained
 from .train import pick_device
-from .train import BEST, JOINT_LOSSES, best_record, prepare_model, train
+from .train import BEST, JOINT_LOSSES, autocast_for, best_record, prepare_model, train
 
 NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
 DEFAULT_EPOCHS = 5
@@ -1237,7 +1237,10 @@ def _energy_report(model, config: TrainConfig, noisy: torch.Tensor) -> dict:
         raise ValueError(f"the energy experiment is not available: vtsnn.energy cannot be imported ({error})") from None
 
     device = next(model.parameters()).device
-    counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch.to(device), config))
+    # Counted on the spikes the model emits in the arithmetic it is scored in (results up to
+    # 2026-12-04 counted fp32 spikes of bf16 models: a few % of them differ).
+    counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch.to(device), config),
+                                        arithmetic=lambda: autocast_for(config, device))
     report = energy_report(counts, DEFAULT_PRESET)
     report["images"] = int(noisy.shape[0])
     return report
