@@ -59,7 +59,7 @@ def run_energy(args: argparse.Namespace) -> int:
     counted = dataclasses.replace(config, test_limit=args.test_limit or None)
     _, noisy = load_test_set(counted, args.data_dir)
     print(f"counting operations on {noisy.shape[0]} noisy test images (noise {config.noise:g})")
-    # The spikes counted are the ones the model emits in its arithmetic (bf16 and fp32 differ by a few %).
+    # Count the spikes the model emits in its own arithmetic: a few % of them differ between bf16 and fp32.
     device = next(model.parameters()).device
     counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch, config), args.batch_size,
                                         arithmetic=lambda: autocast_for(config, device))

@@ -311,8 +311,8 @@ SLOW_BF16_WARNING = (
     "vtsnn: this CPU has no native bf16 arithmetic (neither AMX nor AVX-512 BF16), so bf16 runs "
     "emulated, several times slower than fp32 (training 8x and inference 6x slower on an AVX2 AMD "
     "EPYC: results/benchmarks/throughput-avx2.json). fp32 is faster here: --precision fp32 "
-    "(vtsnn train, evaluate, denoise) or --override precision=fp32 (vtsnn reproduce); a model may "
-    "score slightly differently in it (results/precision-inference).")
+    "(vtsnn train, evaluate, denoise, energy, circuit) or --override precision=fp32 (vtsnn "
+    "reproduce); a model may score slightly differently in it (results/precision-inference).")
 
 
 def prepare_model(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.nn.Module:
