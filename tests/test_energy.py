@@ -21,8 +21,8 @@ from torch import nn
 
 from vtsnn import checkpoint, cli, cli_energy, pretrained
 from vtsnn.coding import uwe_encode
-from vtsnn.energy import (PRESETS, count_operations, count_operations_on_images, energy_report, format_table, macs_per_image,
-                          synaptic_operations)
+from vtsnn.energy import (PRESETS, count_operations, count_operations_on_images, energy_report, format_table,
+                          macs_per_image, synaptic_operations)
 from vtsnn.layers import TimeFolded
 from vtsnn.models import UNetANN, UVTSNN, count_parameters
 from vtsnn.neurons import IF

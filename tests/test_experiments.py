@@ -314,7 +314,7 @@ def test_sigterm_to_the_parent_of_jobs_stops_its_workers_and_waits_for_them(tmp_
 
         def wait(self):
             self.waited += 1
-            if len(workers) and self is workers[0] and self.waited == 1:
+            if self is workers[0] and self.waited == 1:
                 os.kill(os.getpid(), signal.SIGTERM)     # `kill PARENT` while it waits
                 time.sleep(5)
             return 130 if self.terminated else 0

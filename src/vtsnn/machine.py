@@ -20,14 +20,18 @@ def cpu_name() -> str:
     processors: the same run, code and seed on an AMD EPYC and on the machine of an
     earlier session drifted apart within 100 steps (results/recipe-parts).
     """
+    named = [name for name in _cpuinfo_values("model name") or () if name]
+    return named[0] if named else platform.processor() or platform.machine()
+
+
+def _cpuinfo_values(key: str) -> list[str] | None:
+    """Every value of ``key`` in /proc/cpuinfo (one per processor), stripped; None where it cannot be read."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return None
+    lines = (line.partition(":") for line in text.splitlines())
+    return [value.strip() for name, _, value in lines if name.strip() == key]
 
 
 # Instruction sets that compute in bf16 natively; without them oneDNN emulates bf16 and a
@@ -37,14 +41,8 @@ NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 def cpu_flags() -> set[str] | None:
     """The processor's feature flags from /proc/cpuinfo, or None where it cannot be read."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "flags":
-                return set(value.split())
-    except OSError:
-        pass
-    return None
+    flags = _cpuinfo_values("flags")
+    return set(flags[0].split()) if flags else None
 
 
 def cpu_has_native_bf16() -> bool | None:
