@@ -19,7 +19,10 @@ throttling, which sets in after minutes of load, hits all modes alike.
 The package's modes run with the allocator setting that ``vtsnn train`` uses
 (:func:`vtsnn.allocator.keep_freed_memory`); ``train_glibc_default`` is the shipped
 training mode without it, and the baselines run with glibc's defaults, as plain user
-code would. The setting is switched before each mode's steps.
+code would. The setting is switched before each mode's steps. Likewise the layout: the
+package's modes keep channels-last weights where ``vtsnn train`` does
+(:func:`vtsnn.train.uses_channels_last`: bf16, and fp32 on CPU), the baselines and the
+``*_fp32_contiguous`` modes PyTorch's default layout.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from vtsnn.losses import itbp_loss, stbp_loss
 from vtsnn.machine import cpu_name
 from vtsnn.models import UVTSNN
 from vtsnn.neurons import HeavisideATan
+from vtsnn.train import uses_channels_last
 
 
 class PerStepIF(torch.nn.Module):
@@ -126,7 +130,10 @@ def build_mode(name: str, spec: dict, batch: int, size: int, device: torch.devic
         for p in model.parameters():
             p.mul_(2.6)
     bf16 = spec.get("precision") == "bf16"
-    if bf16:
+    # The package's layout for the mode (vtsnn.train.prepare_model); the per-step
+    # references keep PyTorch's default, as a plain implementation would.
+    plain_layout = spec.get("baseline") or spec.get("contiguous")
+    if uses_channels_last(spec.get("precision", "fp32"), device) and not plain_layout:
         model = model.to(memory_format=torch.channels_last)
     if spec.get("no_neurons"):
         remove_neurons(model)
@@ -166,6 +173,9 @@ MODES = {
     "train_fp32": dict(kind="itbp", temporal_grad=True, precision="fp32"),
     "train_itbp_detached_fp32": dict(kind="itbp", temporal_grad=False, precision="fp32"),
     "infer_fp32": dict(kind="infer", precision="fp32"),
+    # fp32 in PyTorch's default layout, as the package ran it before channels-last (CPU only)
+    "train_fp32_contiguous": dict(kind="itbp", temporal_grad=True, precision="fp32", contiguous=True),
+    "infer_fp32_contiguous": dict(kind="infer", precision="fp32", contiguous=True),
     # inference as `vtsnn evaluate` ran it before it set the allocator (most visible at --batch 500)
     "infer_glibc_default": dict(kind="infer", precision="bf16", keep_memory=False),
     # lower bounds: the same step with the neurons replaced by the identity

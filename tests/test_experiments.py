@@ -36,7 +36,7 @@ def test_every_experiment_has_its_cells():
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 3, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 13,
+                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 14,
                       "recipe-parts": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
@@ -489,7 +489,8 @@ def test_joint_losses_change_only_the_loss_of_table1s_fashion_mnist_if_cell():
 def test_residual_targets_change_table1s_cells_by_the_recipe_only():
     table1 = by_id("table1")
     seeded = [cell for cell in cells("residual-targets") if "seed" in cell.labels]
-    *residual, alone = [cell for cell in cells("residual-targets") if cell not in seeded]
+    *residual, alone = [cell for cell in cells("residual-targets")
+                        if cell not in seeded and cell.labels["precision"] == "bf16"]
     assert {(c.labels["dataset"], c.labels["neuron"], c.labels["noise"]) for c in residual} == {
         (dataset, neuron, 0.2) for dataset in ("mnist", "fashion_mnist", "cifar10") for neuron in ("if", "lif")
     } | {("cifar10", "lif", 0.6)}
@@ -516,6 +517,16 @@ def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_an
         seed0 = by_cell[cell.cell_id.rsplit("-seed", 1)[0]]
         assert cell.config == dataclasses.replace(seed0.config, seed=cell.labels["seed"])
         assert cell.paper == seed0.paper and cell.run_name == f"residual-targets/{cell.cell_id}"
+
+
+def test_residual_targets_last_cell_is_cifar10_if_with_the_targets_alone_in_fp32():
+    *bf16_cells, fp32 = cells("residual-targets")
+    alone = by_id("residual-targets")["cifar10-if-0.2-residual"]
+    assert fp32.cell_id == "cifar10-if-0.2-residual-fp32"
+    assert fp32.config == dataclasses.replace(alone.config, precision="fp32") and fp32.config.seed == 0
+    assert fp32.labels == {**alone.labels, "precision": "fp32"} and fp32.paper == alone.paper
+    assert fp32.run_name == "residual-targets/cifar10-if-0.2-residual-fp32" != alone.run_name
+    assert {cell.labels["precision"] for cell in bf16_cells} == {"bf16"}
 
 
 def test_recipe_parts_cross_the_residual_targets_with_both_levers_on_mnist_if():

@@ -514,13 +514,27 @@ def _residual_target_cells() -> list[Cell]:
         paper = PAPER_TABLE1[(dataset, neuron)][NOISE_LEVELS.index(noise)]
         levers = _lever_suffix(lr, ema_decay)
         return Cell("residual-targets", f"{dataset}-{neuron}-{noise:g}-residual{levers}", config, paper,
-                    {"dataset": dataset, "neuron": neuron, "noise": noise, "lr": lr, "ema_decay": ema_decay})
+                    {"dataset": dataset, "neuron": neuron, "noise": noise, "lr": lr, "ema_decay": ema_decay,
+                     "precision": config.precision})
     seeded = [_with_seed("residual-targets", cell(dataset, neuron, noise), seed)
               for seed in RESIDUAL_TARGET_SEEDS for dataset, neuron, noise in RESIDUAL_TARGET_SEEDED]
     targets_alone = cell("cifar10", "if", 0.2, lr=1e-3, ema_decay=0.0)
     return ([cell(dataset, neuron, 0.2) for dataset in TABLE1_DATASETS for neuron in ("if", "lif")]
             + [cell("cifar10", "lif", 0.6), targets_alone] + seeded
-            + [_with_seed("residual-targets", targets_alone, seed) for seed in TARGETS_ALONE_SEEDS])
+            + [_with_seed("residual-targets", targets_alone, seed) for seed in TARGETS_ALONE_SEEDS]
+            + [_in_fp32(targets_alone)])
+
+
+def _in_fp32(cell: Cell) -> Cell:
+    """``cell`` trained in full precision, as a cell of its experiment whose id ends in ``-fp32``.
+
+    On a CPU without bf16 arithmetic fp32 is the fast mode (8x bf16's training speed on an
+    AVX2 EPYC); a bf16 run and an fp32 run of one recipe and seed part ways within an
+    epoch (results/one-epoch-fp32), so the fp32 cell is a configuration of its own, not
+    another seed of the bf16 one.
+    """
+    return Cell(cell.experiment, f"{cell.cell_id}-fp32", dataclasses.replace(cell.config, precision="fp32"),
+                cell.paper, {**cell.labels, "precision": "fp32"})
 
 
 def _recipe_part_cells() -> list[Cell]:
@@ -729,7 +743,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("residual-targets", "Residual bit-plane targets with both levers: Table 1's cells at η = 0.2, "
                "and CIFAR-10 LIF at 0.6", _residual_target_cells,
                (("dataset", "dataset"), ("neuron", "neuron"), ("η", "noise"), ("peak learning rate", "lr"),
-                ("EMA decay", "ema_decay")),
+                ("EMA decay", "ema_decay"), ("arithmetic", "precision")),
                "joint-losses' best recipe for F-MNIST IF, on every cell of Table 1 at η = 0.2 and on CIFAR-10 "
                "LIF at 0.6 (the one cell above 0.2 under the paper's IF number where the ANN twin leaves room): "
                "the residual bit-plane targets (`--loss bitplane-residual`, each plane's target the bit that best "
@@ -741,7 +755,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "alone, Table 1's learning rate otherwise. The cells ending in -seed1 and -seed2 repeat MNIST IF at 0.2 "
                "(the paper's headline number), CIFAR-10 LIF at 0.6 (over the paper's IF number by a hair at "
                "seed 0) and CIFAR-10 IF with the targets alone (under it by 0.17 dB) with other seeds: another "
-               "initialization, order of the images and training noise. "
+               "initialization, order of the images and training noise. The cell ending in -fp32 trains CIFAR-10 IF "
+               "with the targets alone in fp32 instead of bf16 (seed 0): fp32 is the fast mode on a CPU without "
+               "bf16 arithmetic, and it is a configuration of its own, since the two arithmetics part ways "
+               "within an epoch. "
                "\"PSNR (paper)\" is the paper's number for the "
                "same neuron; Table 1's target is its IF number.", per_epoch=True),
     Experiment("recipe-parts", "Which change lifts MNIST IF at η = 0.2: residual targets, learning rate and "
