@@ -324,6 +324,20 @@ def test_spiking_output_bits_are_the_output_spikes_of_every_batch_in_order():
     assert torch.allclose(decoded, train_module.output_to_image(bits, config))
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_model_on_cpu_runs_with_channels_last_weights_in_either_precision(precision):
+    config = TrainConfig(channels=(4, 8), precision=precision)
+    model = train_module.prepare_model(build_model(config), config, torch.device("cpu"))
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+
+
+def test_fp32_on_a_gpu_keeps_the_default_layout():
+    assert train_module.uses_channels_last("bf16", torch.device("cuda"))
+    assert not train_module.uses_channels_last("fp32", torch.device("cuda"))
+    assert train_module.uses_channels_last("fp32", torch.device("cpu"))
+
+
 @pytest.mark.parametrize("native, precision, warned", [(False, "bf16", True), (True, "bf16", False),
                                                        (None, "bf16", False), (False, "fp32", False)])
 def test_bf16_on_a_cpu_without_native_bf16_warns_that_fp32_is_faster(monkeypatch, native, precision, warned):
