@@ -329,9 +329,9 @@ def uses_channels_last(precision: str, device: torch.device) -> bool:
     """Whether a model runs with channels-last weights (and so activations) in ``precision`` on ``device``.
 
     bf16 everywhere: channels-last lets oneDNN use AMX tiles on CPU and tensor cores on a
-    GPU. fp32 on CPU: oneDNN's channels-last convolutions ran a training step 1.16x and
-    inference 1.28x faster on an AVX2 EPYC (``benchmarks/throughput.py --modes
-    train_fp32,train_fp32_contiguous,...``); fp32 on a GPU keeps PyTorch's default layout.
+    GPU. fp32 on CPU: oneDNN's channels-last convolutions ran a training step 1.17x and
+    inference 1.26x faster than the default layout on an AVX2 EPYC
+    (results/benchmarks/fp32-channels-last-avx2.json). fp32 on a GPU keeps the default.
     """
     return precision == "bf16" or device.type == "cpu"
 
