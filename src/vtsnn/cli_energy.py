@@ -47,8 +47,8 @@ def add_command(commands) -> None:
 
 def run_energy(args: argparse.Namespace) -> int:
     from .cli import describe_model, load_model, write_json
-    from .energy import PRESETS, count_operations_on_images, energy_report, format_table
-    from .train import autocast_for, encode_input, load_test_set
+    from .energy import PRESETS, energy_report, format_table
+    from .train import load_test_set, operation_counts
 
     if args.test_limit < 0:
         raise ValueError(f"--test-limit must be 0 (all) or more, got {args.test_limit}")
@@ -59,10 +59,7 @@ def run_energy(args: argparse.Namespace) -> int:
     counted = dataclasses.replace(config, test_limit=args.test_limit or None)
     _, noisy = load_test_set(counted, args.data_dir)
     print(f"counting operations on {noisy.shape[0]} noisy test images (noise {config.noise:g})")
-    # Count the spikes the model emits in its own arithmetic: a few % of them differ between bf16 and fp32.
-    device = next(model.parameters()).device
-    counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch, config), args.batch_size,
-                                        arithmetic=lambda: autocast_for(config, device))
+    counts = operation_counts(model, noisy, config, args.batch_size)
 
     presets = list(PRESETS) if args.preset == ALL_PRESETS else [args.preset]
     reports = {name: energy_report(counts, name) for name in presets}

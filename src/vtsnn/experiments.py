@@ -93,12 +93,13 @@ from . import machine
 from .classify import ClassifyConfig, load_classification_test_set, load_classifier, train_classifier
 from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
+from .energy import DEFAULT_PRESET, energy_report
 from .models import OUTPUT_LAYER, OUTPUT_THRESHOLD
 from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
-from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_test_set, load_trained
+from .train import TrainConfig, denoise_images, latest_checkpoint, load_test_set, load_trained
 from .train import pick_device
-from .train import BEST, JOINT_LOSSES, autocast_for, best_record, prepare_model, train
+from .train import BEST, JOINT_LOSSES, best_record, operation_counts, prepare_model, train
 
 NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
 DEFAULT_EPOCHS = 5
@@ -1248,16 +1249,9 @@ def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy:
 
 
 def _energy_report(model, config: TrainConfig, noisy: torch.Tensor) -> dict:
-    try:
-        from .energy import DEFAULT_PRESET, count_operations_on_images, energy_report
-    except ImportError as error:
-        raise ValueError(f"the energy experiment is not available: vtsnn.energy cannot be imported ({error})") from None
-
-    device = next(model.parameters()).device
-    # Counted on the spikes the model emits in the arithmetic it is scored in (results up to
-    # 2026-12-04 counted fp32 spikes of bf16 models: a few % of them differ).
-    counts = count_operations_on_images(model, noisy, lambda batch: encode_input(batch.to(device), config),
-                                        arithmetic=lambda: autocast_for(config, device))
+    # Counted in the arithmetic the model is scored in (results up to 2026-12-04 counted fp32
+    # spikes of bf16 models).
+    counts = operation_counts(model, noisy, config)
     report = energy_report(counts, DEFAULT_PRESET)
     report["images"] = int(noisy.shape[0])
     return report

@@ -51,6 +51,7 @@ from .allocator import keep_freed_memory
 from .averaging import WeightAverage
 from .coding import DECODERS, decode, ttfs_encode, uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
+from .energy import LayerCount, count_operations_on_images
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr
 from .models import UNetANN, UVTSNN
@@ -384,6 +385,18 @@ def layer_firing_rates(model: torch.nn.Module, noisy: torch.Tensor, config: Trai
     with FiringRates(model) as probe:
         denoise_images(model, noisy, config)
     return probe.rates()
+
+
+def operation_counts(model: torch.nn.Module, noisy: torch.Tensor, config: TrainConfig,
+                     batch_size: int = 100) -> list[LayerCount]:
+    """Per-layer operation counts (:mod:`vtsnn.energy`) of a model denoising 8-bit images ``noisy``.
+
+    The model runs in its own arithmetic, so the spikes counted are the ones it emits
+    there: a few % of them differ between bf16 and fp32.
+    """
+    device = next(model.parameters()).device
+    return count_operations_on_images(model, noisy, lambda batch: encode_input(batch.to(device), config),
+                                      batch_size, arithmetic=lambda: autocast_for(config, device))
 
 
 def load_test_set(config: TrainConfig, data_dir=None) -> tuple[torch.Tensor, torch.Tensor]:
