@@ -16,7 +16,7 @@ import pytest
 
 from vtsnn import cli_reproduce, experiments
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,
-                               shard_cells)
+                               shard_cells, without_seed_suffix)
 
 TINY = {"channels": (4, 8), "train_limit": 32, "test_limit": 16, "batch_size": 16}
 TINY_OPTIONS = ["--epochs", "1", "--override", "channels=4,8", "--override", "train_limit=32",
@@ -36,7 +36,7 @@ def test_every_experiment_has_its_cells():
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 3, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 14,
+                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 15,
                       "recipe-parts": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
@@ -509,7 +509,8 @@ def test_residual_targets_change_table1s_cells_by_the_recipe_only():
 
 def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_and_2_then_cifar10_if_alone():
     by_cell = by_id("residual-targets")
-    seeded = [cell for cell in cells("residual-targets") if "seed" in cell.labels]
+    seeded = [cell for cell in cells("residual-targets")
+              if "seed" in cell.labels and cell.labels["precision"] == "bf16"]
     assert [cell.cell_id for cell in seeded] == [
         f"{base}-residual-lr0.01-ema0.999-seed{seed}"
         for seed in (1, 2) for base in ("mnist-if-0.2", "cifar10-lif-0.6")] + ["cifar10-if-0.2-residual-seed1"]
@@ -519,13 +520,17 @@ def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_an
         assert cell.paper == seed0.paper and cell.run_name == f"residual-targets/{cell.cell_id}"
 
 
-def test_residual_targets_last_cell_is_cifar10_if_with_the_targets_alone_in_fp32():
-    *bf16_cells, fp32 = cells("residual-targets")
+def test_residual_targets_last_cells_are_cifar10_if_with_the_targets_alone_in_fp32_with_seeds_0_and_1():
+    *bf16_cells, fp32, fp32_seed1 = cells("residual-targets")
     alone = by_id("residual-targets")["cifar10-if-0.2-residual"]
     assert fp32.cell_id == "cifar10-if-0.2-residual-fp32"
     assert fp32.config == dataclasses.replace(alone.config, precision="fp32") and fp32.config.seed == 0
     assert fp32.labels == {**alone.labels, "precision": "fp32"} and fp32.paper == alone.paper
     assert fp32.run_name == "residual-targets/cifar10-if-0.2-residual-fp32" != alone.run_name
+    assert fp32_seed1.cell_id == "cifar10-if-0.2-residual-fp32-seed1"
+    assert fp32_seed1.config == dataclasses.replace(fp32.config, seed=1)
+    assert fp32_seed1.labels == {**fp32.labels, "seed": 1} and fp32_seed1.paper == fp32.paper
+    assert without_seed_suffix(fp32_seed1.cell_id) == fp32.cell_id
     assert {cell.labels["precision"] for cell in bf16_cells} == {"bf16"}
 
 
