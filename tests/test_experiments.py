@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from vtsnn import cli_reproduce, experiments
+from vtsnn import cli_reproduce, experiments, run_lock
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, run_experiment,
                                shard_cells, without_seed_suffix)
 
@@ -358,6 +358,19 @@ def test_run_status_names_the_epoch_its_result_scored(tmp_path):
     experiments.write_json(tmp_path / "results" / "table1" / "cifar10-if-0.2.json", {**record, "scored_epoch": 4})
     status = experiments.run_status(cell, tmp_path / "runs", tmp_path / "results")
     assert status.endswith("at epoch 4 of 5")
+
+
+def test_run_status_and_run_cell_respect_a_run_another_process_trains(tmp_path):
+    cell = by_id("table1")["cifar10-if-0.2"]
+    run_dir = tmp_path / "runs" / cell.run_name
+    with run_lock.run_lock(run_dir):
+        status = experiments.run_status(cell, tmp_path / "runs", tmp_path / "results")
+        assert status.startswith(f"training or interrupted (lock {run_lock.lock_path(run_dir)} held: process")
+        logged = []
+        record = experiments.run_cell(cell, tmp_path / "runs", tmp_path / "results", None, False, "cpu", "",
+                                      log=logged.append, prefix="[1/1]")
+    assert record is None and logged[0].startswith("[1/1]: skipped,") and "is being trained by" in logged[0]
+    assert not run_dir.exists()
 
 
 def test_table2_seed_cells_repeat_table2_with_three_seeds_seed_major():

@@ -76,12 +76,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shlex
-import socket
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -89,7 +86,7 @@ from typing import Callable
 import torch
 
 from . import checkpoint as ckpt
-from . import machine
+from . import machine, run_lock
 from .classify import ClassifyConfig, load_classification_test_set, load_classifier, train_classifier
 from .classify import RESUME_KEYS as CLASSIFY_RESUME_KEYS
 from .classify import accuracy as classification_accuracy
@@ -999,8 +996,9 @@ def run_status(cell: Cell, runs_root, out_root) -> str:
         mismatch = str(error)
     if mismatch:
         return f"conflict: {mismatch}"
-    if _lock_path(run_dir).exists():
-        state = f"training elsewhere or interrupted (lock {_lock_path(run_dir)})"
+    lock = run_lock.describe(run_dir)
+    if lock:
+        state = f"training or interrupted ({lock})"
     elif epoch >= target:
         state = f"trained ({_epochs_text(epoch)})"
     elif epoch:
@@ -1112,11 +1110,11 @@ def run_cell(cell: Cell, runs_root: Path, out_root: Path, data_dir, progress: bo
         log(f"{prefix}: run {run_dir} finished ({_epochs_text(done)}), not trained again")
     else:
         try:
-            with _run_lock(run_dir):
+            with run_lock.run_lock(run_dir):
                 log(f"{prefix}: training in {run_dir}" + (f" (resuming after epoch {done})" if done else ""))
                 trainer = train_classifier if cell.is_classifier else train
                 trainer(cell.config, run_dir, resume=True, progress=progress, data_dir=data_dir, device=device)
-        except RunBusy as busy:
+        except run_lock.RunBusy as busy:
             log(f"{prefix}: skipped, {busy}")
             return None
     result_path = out_root / cell.experiment / f"{cell.cell_id}.json"
@@ -1141,60 +1139,6 @@ def _result_is_current(previous: dict | None, cell: Cell, epoch: int, config: di
 
 def stored_config(run_dir: Path) -> dict:
     return ckpt.read_json(latest_checkpoint(run_dir) / "config.json")
-
-
-# ------------------------------------------------------------------- locks on runs
-
-class RunBusy(RuntimeError):
-    """Another process holds the run's lock."""
-
-
-def _lock_path(run_dir: Path) -> Path:
-    return run_dir.with_name(run_dir.name + ".lock")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def _run_lock(run_dir: Path):
-    """Hold ``<run>.lock`` while training, so two shards never train the same run at once.
-
-    A lock left by a dead process on this host is taken over; one from another host
-    is respected (delete it by hand if that machine is gone).
-    """
-    path = _lock_path(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    me = {"pid": os.getpid(), "host": socket.gethostname()}
-    for _ in range(2):
-        try:
-            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                holder = json.loads(path.read_text() or "{}")
-            except (OSError, json.JSONDecodeError):
-                holder = {}
-            if holder.get("host") == me["host"] and not _process_alive(int(holder.get("pid", -1))):
-                path.unlink(missing_ok=True)          # its owner died: the checkpoint is still consistent
-                continue
-            raise RunBusy(f"{run_dir} is being trained by process {holder.get('pid')} on {holder.get('host')} "
-                          f"(remove {path} if it is not)") from None
-        with os.fdopen(handle, "w") as file:
-            json.dump(me, file)
-        break
-    else:
-        raise RunBusy(f"could not take the lock {path}")
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
 
 
 # ============================================================================ scoring
