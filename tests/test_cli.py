@@ -420,11 +420,12 @@ def test_evaluate_on_fake_cifar_writes_json_and_figure(capsys, tmp_path, fake_pr
     records = json.loads((tmp_path / "scores.json").read_text())
     assert [r["noise"] for r in records] == [0.1, 0.3]
     for record in records:
-        assert {"model", "dataset", "noise", "psnr", "noisy_psnr", "images", "seed", "command"} <= set(record)
+        assert {"model", "dataset", "noise", "psnr", "psnr_sem", "noisy_psnr", "images", "seed", "command"} <= set(record)
         assert record["model"] == "cifar10-if-0.1" and record["dataset"] == "cifar10" and record["images"] == 4
+        assert 0 < record["psnr_sem"] < 10                            # four random images: some spread
         assert record["command"].startswith("vtsnn evaluate --model cifar10-if-0.1")
     assert records[0]["noisy_psnr"] > records[1]["noisy_psnr"]        # more noise, lower PSNR
-    assert "PSNR out" in out and "0.3" in out
+    assert "PSNR out" in out and "s.e." in out and "0.3" in out
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.format == "PNG"
 

@@ -196,6 +196,7 @@ def test_reproduce_writes_results_and_skips_finished_runs(tiny_mnist, tmp_path, 
     record = json.loads((folder / "uwe-uwd-itbp-detached.json").read_text())
     assert record["paper_psnr"] == 23.57 and record["epochs"] == 1 and record["seed"] == 0
     assert record["noisy_psnr"] < 25 and record["psnr"] > 0 and 0 <= record["output_rate"] <= 1
+    assert 0 < record["psnr_sem"] < record["psnr"]
     assert record["command"].startswith("vtsnn reproduce table2 --subset id=uwe-uwd-itbp-detached")
     assert record["wall_seconds"] >= 0 and record["config"]["channels"] == [4, 8]
     assert record["cpu_seconds"] > 0          # process CPU time, summed from log.jsonl like wall_seconds

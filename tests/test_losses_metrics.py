@@ -5,7 +5,7 @@ import torch
 
 from vtsnn.coding import uwd_decode, uwe_encode
 from vtsnn.losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
-from vtsnn.metrics import psnr
+from vtsnn.metrics import psnr, psnr_standard_error
 
 
 def test_itbp_loss_weights_planes_by_the_decoder():
@@ -154,3 +154,14 @@ def test_psnr_per_image_and_mean():
     assert math.isinf(psnr(target, target).item())
     with pytest.raises(ValueError, match="shapes differ"):
         psnr(pred, target[:1])
+
+
+def test_psnr_standard_error_is_the_per_image_spread_over_the_root_of_the_count():
+    target = torch.zeros(4, 1, 2, 2)
+    pred = torch.tensor([0.1, 0.01, 0.1, 0.01]).view(4, 1, 1, 1).expand(4, 1, 2, 2)   # 20, 40, 20, 40 dB
+    assert psnr(pred, target).item() == pytest.approx(30.0)
+    sd = math.sqrt(4 * 10.0 ** 2 / 3)                                  # sample standard deviation of the four
+    assert psnr_standard_error(pred, target) == pytest.approx(sd / 2)
+    assert psnr_standard_error(pred[:2].clone().fill_(0.1), target[:2]) == pytest.approx(0.0)
+    assert math.isnan(psnr_standard_error(pred[:1], target[:1]))         # one image: no spread to measure
+    assert math.isnan(psnr_standard_error(torch.cat([pred[:1], target[:1]]), target[:2]))   # a perfect image

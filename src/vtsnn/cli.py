@@ -375,7 +375,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         clean, noisy = load_test_set(scored, args.data_dir)
         scores = evaluate(model, clean, noisy, scored)
         records.append({"model": label, "dataset": config.dataset, "training": config.training, "noise": eta,
-                        "psnr": scores["psnr"], "noisy_psnr": scores["noisy_psnr"], "images": int(clean.shape[0]),
+                        "psnr": scores["psnr"], "psnr_sem": scores["psnr_sem"], "noisy_psnr": scores["noisy_psnr"],
+                        "images": int(clean.shape[0]),
                         "precision": config.precision,
                         "seed": config.test_seed, "command": command_line(args.argv)})
         grid_images[eta] = (clean[:GRID_IMAGES], noisy[:GRID_IMAGES])
@@ -394,9 +395,12 @@ def command_line(argv) -> str:
 
 
 def print_score_table(records: list[dict]) -> None:
-    print(f"{'noise':>7} {'PSNR out':>9} {'PSNR noisy':>11} {'images':>7}")
+    # s.e.: the standard error of the mean PSNR over these test images (another draw of as
+    # many images could move it by about twice that).
+    print(f"{'noise':>7} {'PSNR out':>9} {'s.e.':>5} {'PSNR noisy':>11} {'images':>7}")
     for record in records:
-        print(f"{record['noise']:>7g} {record['psnr']:>9.2f} {record['noisy_psnr']:>11.2f} {record['images']:>7d}")
+        print(f"{record['noise']:>7g} {record['psnr']:>9.2f} {record['psnr_sem']:>5.2f} {record['noisy_psnr']:>11.2f} "
+              f"{record['images']:>7d}")
 
 
 def write_json(path, payload) -> None:

@@ -1185,9 +1185,10 @@ def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy:
         denoised = denoise_images(model, noisy, config)
     rates = probe.rates()
     # The same PSNR as train.evaluate, plus the MSE that Fig. 7 plots.
-    from .metrics import psnr
+    from .metrics import psnr, psnr_standard_error
     clean01 = clean.float() / 255.0
-    scores = {"psnr": psnr(denoised, clean01).item(), "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
+    scores = {"psnr": psnr(denoised, clean01).item(), "psnr_sem": psnr_standard_error(denoised, clean01),
+              "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
               "mse": torch.mean((denoised.double() - clean01.double()) ** 2).item(),
               "output_rate": rates.get(OUTPUT_LAYER), "firing_rates": rates, "test_images": int(clean.shape[0]),
               **selection}

@@ -53,7 +53,7 @@ from .coding import DECODERS, decode, ttfs_encode, uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .energy import LayerCount, count_operations_on_images
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
-from .metrics import psnr
+from .metrics import psnr, psnr_standard_error
 from .models import UNetANN, UVTSNN
 from .neurons import SURROGATE_ALPHA
 from .probes import FiringRates
@@ -368,11 +368,14 @@ def denoise_images(model: torch.nn.Module, noisy: torch.Tensor, config: TrainCon
 
 def evaluate(model: torch.nn.Module, clean: torch.Tensor, noisy: torch.Tensor, config: TrainConfig,
              batch_size: int = 500) -> dict:
-    """PSNR (data range 1, per image then averaged) of the output and of the noisy input."""
+    """PSNR (data range 1, per image then averaged) of the output and of the noisy input.
+
+    ``psnr_sem`` is the output PSNR's standard error over the images scored.
+    """
     denoised = denoise_images(model, noisy, config, batch_size)
     clean01 = clean.float() / 255.0
-    return {"psnr": psnr(denoised, clean01).item(), "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
-            "test_images": int(clean.shape[0])}
+    return {"psnr": psnr(denoised, clean01).item(), "psnr_sem": psnr_standard_error(denoised, clean01),
+            "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(), "test_images": int(clean.shape[0])}
 
 
 # Test images on which the per-layer firing rates are measured after each epoch: enough
