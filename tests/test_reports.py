@@ -31,7 +31,20 @@ def test_markdown_shows_the_papers_layout(tmp_path):
     text = (tmp_path / "table1" / "README.md").read_text()
     assert "| dataset | neuron | η = 0.2 | η = 0.4 | η = 0.6 | η = 0.8 |" in text
     assert "| MNIST | if | – / 23.57 | – / 23.15 | – / 23.09 | – / 22.56 |" in text
-    assert text.count("not run") == 24
+    assert text.count("not run") == 24 and "standard error" not in text     # no record has one
+
+
+def test_the_table_gives_the_standard_error_where_a_record_has_it(tmp_path):
+    for seed, sem in ((0, None), (1, 0.0612)):
+        record = {"experiment": "seeds", "cell": f"mnist-if-0.2-seed{seed}", "status": "done", "psnr": 23.4,
+                  "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed}}
+        if sem is not None:
+            record["psnr_sem"] = sem
+        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
+    reports.write_reports("seeds", tmp_path, log=lambda message: None)
+    text = (tmp_path / "seeds" / "README.md").read_text()
+    assert "| 16.75 | 23.40 | 23.57 |" in text and "| 16.75 | 23.40 ± 0.06 | 23.57 |" in text
+    assert "is its standard error over the test images" in text
 
 
 def test_seed_statistics():

@@ -10,6 +10,7 @@ partial, table. The experiments themselves, and the running, are :mod:`vtsnn.exp
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Callable
@@ -98,7 +99,7 @@ def _metric_columns(name: str) -> list[tuple[str, Callable[[dict], str]]]:
         return [("accuracy", lambda r: percent_text(r.get("accuracy"))),
                 ("paper", lambda r: percent_text(r.get("paper_accuracy")))]
     columns = [("noisy PSNR", lambda r: number_text(r.get("noisy_psnr"))),
-               ("PSNR (ours)", lambda r: number_text(r.get("psnr"))),
+               ("PSNR (ours)", _psnr_text),
                ("PSNR (paper)", lambda r: number_text(r.get("paper_psnr")))]
     if name == "fig7":
         columns += [("MSE", lambda r: number_text(r.get("mse"), 5)),
@@ -106,6 +107,12 @@ def _metric_columns(name: str) -> list[tuple[str, Callable[[dict], str]]]:
     if name == "energy":
         columns += [("ANN/SNN energy", lambda r: number_text(_energy_ratio(r)))]
     return columns
+
+
+def _psnr_text(record: dict) -> str:
+    # Records scored since 2026-12-04 carry the standard error over the test images.
+    sem = record.get("psnr_sem")
+    return number_text(record.get("psnr")) + (f" ± {sem:.2f}" if sem is not None and math.isfinite(sem) else "")
 
 
 def _energy_ratio(record: dict) -> float | None:
@@ -123,6 +130,9 @@ def markdown_report(experiment: Experiment, records: list[dict], data_dir=None, 
              "configuration, compute and command.")
     if experiment.name != "fig6":
         intro += " \"noisy PSNR\" is the PSNR of the noisy input itself, so every gain is visible."
+    if any("psnr_sem" in record for record in records):
+        intro += (" \"± x\" after our PSNR is its standard error over the test images: how far another draw of "
+                  "as many images could move it (cells scored since 2026-12-04).")
     lines = [f"# {experiment.title}", "", intro, "",
              "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     for record in records:
