@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vtsnn.experiments import read_log
+from vtsnn.reproduce import read_log
 
 
 def epoch_rows(log_path: Path) -> list[tuple[int, float | None, float | None]]:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vtsnn.experiments import scored_checkpoint
+from vtsnn.reproduce import scored_checkpoint
 from vtsnn.figures import learning_curve
 from vtsnn.machine import cpu_name
 from vtsnn.train import resolve_checkpoint

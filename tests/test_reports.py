@@ -1,7 +1,7 @@
 """The reports of ``vtsnn reproduce`` (vtsnn.reports): tables, seed statistics, figures, curves.
 
 Each test writes result records by hand, so no training runs here; the end-to-end
-runs in test_experiments.py check that a real run leaves its reports.
+runs in test_reproduce.py check that a real run leaves its reports.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 
-from vtsnn import experiments, reports
+from vtsnn import experiments, reports, reproduce
 
 
 def test_figures_draw_from_records(tmp_path):
@@ -40,7 +40,7 @@ def test_the_table_gives_the_standard_error_where_a_record_has_it(tmp_path):
                   "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed}}
         if sem is not None:
             record["psnr_sem"] = sem
-        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
+        reproduce.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
     reports.write_reports("seeds", tmp_path, log=lambda message: None)
     text = (tmp_path / "seeds" / "README.md").read_text()
     assert "| 16.75 | 23.40 | 23.57 |" in text and "| 16.75 | 23.40 ± 0.06 | 23.57 |" in text
@@ -57,7 +57,7 @@ def test_seed_report_gives_mean_and_spread(tmp_path):
     for seed, psnr in zip((0, 1), (23.4, 23.8)):
         record = {"experiment": "seeds", "cell": f"mnist-if-0.2-seed{seed}", "status": "done", "psnr": psnr,
                   "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed}}
-        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
+        reproduce.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
     reports.write_reports("seeds", tmp_path, log=lambda message: None)
     text = (tmp_path / "seeds" / "README.md").read_text()
     assert ("`mnist-if-0.2` over seeds 0, 1: mean 23.60 dB, sample standard deviation 0.28 dB, "
@@ -70,7 +70,7 @@ def test_report_links_only_the_learning_curves_it_has(tmp_path):
         record = {"experiment": "seeds", "cell": f"mnist-if-0.2-seed{seed}", "status": "done", "psnr": 23.0,
                   "noisy_psnr": 16.75, "paper_psnr": 23.57, "epochs": 5, "seed": seed, "labels": {"seed": seed},
                   "run_dir": str(tmp_path / "gone" / str(seed))}
-        experiments.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
+        reproduce.write_json(tmp_path / "seeds" / f"mnist-if-0.2-seed{seed}.json", record)
     (tmp_path / "seeds" / "curves").mkdir()
     (tmp_path / "seeds" / "curves" / "mnist-if-0.2-seed1.png").write_bytes(b"drawn before")
     reports.write_reports("seeds", tmp_path, log=lambda message: None)
@@ -83,7 +83,7 @@ def test_a_stored_result_takes_the_labels_its_cell_has_now(tmp_path):
     record = {"experiment": "long-training", "cell": "fashion_mnist-if-0.2-lr0.01-ema0.999", "status": "done",
               "psnr": 20.0, "noisy_psnr": 15.97, "paper_psnr": 21.67, "epochs": 15, "seed": 0,
               "labels": {"dataset": "fashion_mnist"}}
-    experiments.write_json(tmp_path / "long-training" / f"{record['cell']}.json", record)
+    reproduce.write_json(tmp_path / "long-training" / f"{record['cell']}.json", record)
     stored = reports.collect_records("long-training", tmp_path)[0]
     assert stored["labels"] == {"dataset": "fashion_mnist", "loss": "bitplane", "lr": 0.01, "ema_decay": 0.999}
     reports.write_reports("long-training", tmp_path, log=lambda message: None)
@@ -113,7 +113,7 @@ def test_table2_seed_report_gives_row_statistics_ranks_and_order_agreement(tmp_p
     for (row, reading), (paper, psnrs) in scores.items():
         for seed, psnr in enumerate(psnrs):
             record = _table2_seed_record(row, reading, seed, psnr, paper)
-            experiments.write_json(tmp_path / "table2-seeds" / f"{record['cell']}.json", record)
+            reproduce.write_json(tmp_path / "table2-seeds" / f"{record['cell']}.json", record)
     reports.write_reports("table2-seeds", tmp_path, log=lambda message: None)
     text = (tmp_path / "table2-seeds" / "README.md").read_text()
     assert "| UWE-UWD-STBP |  | 0, 1, 2 | 21.00 | 1.00 | 20.00 to 22.00 | 9.60 | 3 | 2 |" in text
@@ -140,7 +140,7 @@ def test_mpd_order_report_gives_each_rows_mean_over_seeds(tmp_path):
         cell = "ttfs-mpd-early-stbp" + (f"-seed{seed}" if seed else "")     # seed 0 keeps its id
         record = {**_table2_seed_record("TTFS-MPD-EARLY-STBP", "", seed, psnr, 9.76), "experiment": "mpd-order",
                   "cell": cell}
-        experiments.write_json(tmp_path / "mpd-order" / f"{cell}.json", record)
+        reproduce.write_json(tmp_path / "mpd-order" / f"{cell}.json", record)
     reports.write_reports("mpd-order", tmp_path, data_dir=tmp_path / "nowhere", log=lambda message: None)
     text = (tmp_path / "mpd-order" / "README.md").read_text()
     assert "| TTFS-MPD-EARLY-STBP |  | 0, 1, 2 | 18.00 | 1.00 | 17.00 to 19.00 | 9.76 | 1 | 1 |" in text
@@ -180,7 +180,7 @@ def test_ranks_share_ties():
 
 def test_a_run_without_a_validation_set_is_scored_at_its_last_epoch(tmp_path):
     (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": "epoch-0002", "epoch": 2}))
-    checkpoint, selection = experiments.scored_checkpoint(tmp_path)
+    checkpoint, selection = reproduce.scored_checkpoint(tmp_path)
     assert checkpoint == tmp_path and selection == {"scored_epoch": 2, "selected_by": "last epoch"}
     assert reports._epochs_cell({"epochs": 5, "scored_epoch": 3}) == "5 (best validation: 3)"
     assert reports._epochs_cell({"epochs": 5, "scored_epoch": 5}) == "5"

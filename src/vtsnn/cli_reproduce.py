@@ -101,7 +101,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from .experiments import cells, parse_overrides, parse_shard, reproduce_command, run_experiment
+    from .experiments import cells, parse_overrides, parse_shard
+    from .reproduce import reproduce_command, run_experiment
 
     overrides = parse_overrides(args.override)
     shard = parse_shard(args.shard) if args.shard else (0, 1)
@@ -136,7 +137,8 @@ def _user_command(args: argparse.Namespace) -> str:
 
 
 def list_cells(args: argparse.Namespace, selected, shard) -> int:
-    from .experiments import run_status, shard_cells
+    from .experiments import shard_cells
+    from .reproduce import run_status
 
     mine = {id(cell) for cell in shard_cells(selected, shard)}
     width = max(len(f"{c.experiment}/{c.cell_id}") for c in selected)

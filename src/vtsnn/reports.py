@@ -4,7 +4,7 @@
 the paper's and the noisy input's, means over seeds, per-epoch scores, firing rates,
 provenance), ``summary.json`` (one record per cell) and the figures from the cell
 files present, so shards that finish at different times each leave a consistent, if
-partial, table. The experiments themselves, and the running, are :mod:`vtsnn.experiments`.
+partial, table. The experiments themselves are :mod:`vtsnn.experiments`, the running :mod:`vtsnn.reproduce`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from . import checkpoint as ckpt
 from .coding import DECODERS
 from .data import DataError, load_dataset
 from .experiments import (DATASET_NAMES, EXPERIMENTS, FIG5_IMAGE_INDEX, FIG6_STEPS, NOT_RUN, PAPER_FIG6, Experiment,
-                          base_cells, duration_text, number_text, percent_text, read_log, read_result,
-                          scored_checkpoint, stored_config, without_seed_suffix, write_json)
+                          base_cells, without_seed_suffix)
 from .models import OUTPUT_LAYER
+from .reproduce import (duration_text, number_text, percent_text, read_log, read_result, scored_checkpoint,
+                        stored_config, write_json)
 from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_trained, output_to_image
 from .train import pick_device, prepare_model
 
