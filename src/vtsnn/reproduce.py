@@ -27,8 +27,8 @@ from .experiments import ENERGY_TEST_IMAGES, NOT_RUN, Cell, Config, cells, shard
 from .models import OUTPUT_LAYER
 from .probes import FiringRates
 from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
-from .train import (BEST, TrainConfig, best_record, denoise_images, latest_checkpoint, load_test_set, load_trained,
-                    operation_counts, pick_device, prepare_model, train)
+from .train import (BEST, TrainConfig, best_record, denoise_images, denoising_scores, latest_checkpoint,
+                    load_test_set, load_trained, operation_counts, pick_device, prepare_model, train)
 
 
 # ========================================================================== run status
@@ -256,14 +256,11 @@ def _score_denoiser(run_dir: Path, data_dir, device: torch.device, count_energy:
     with FiringRates(model) as probe:
         denoised = denoise_images(model, noisy, config)
     rates = probe.rates()
-    # The same PSNR as train.evaluate, plus the MSE that Fig. 7 plots.
-    from .metrics import psnr, psnr_standard_error
+    # The scores of train.evaluate, plus the MSE that Fig. 7 plots.
     clean01 = clean.float() / 255.0
-    scores = {"psnr": psnr(denoised, clean01).item(), "psnr_sem": psnr_standard_error(denoised, clean01),
-              "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(),
+    scores = {**denoising_scores(denoised, clean, noisy),
               "mse": torch.mean((denoised.double() - clean01.double()) ** 2).item(),
-              "output_rate": rates.get(OUTPUT_LAYER), "firing_rates": rates, "test_images": int(clean.shape[0]),
-              **selection}
+              "output_rate": rates.get(OUTPUT_LAYER), "firing_rates": rates, **selection}
     if count_energy:
         scores["energy"] = _energy_report(model, config, noisy[:ENERGY_TEST_IMAGES])
     return scores

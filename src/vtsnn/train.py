@@ -368,11 +368,15 @@ def denoise_images(model: torch.nn.Module, noisy: torch.Tensor, config: TrainCon
 
 def evaluate(model: torch.nn.Module, clean: torch.Tensor, noisy: torch.Tensor, config: TrainConfig,
              batch_size: int = 500) -> dict:
-    """PSNR (data range 1, per image then averaged) of the output and of the noisy input.
+    """:func:`denoising_scores` of the model's output for 8-bit ``noisy`` images."""
+    return denoising_scores(denoise_images(model, noisy, config, batch_size), clean, noisy)
 
-    ``psnr_sem`` is the output PSNR's standard error over the images scored.
+
+def denoising_scores(denoised: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor) -> dict:
+    """PSNR (data range 1, per image then averaged) of ``denoised`` (floats in [0, 1]) and of
+    the 8-bit ``noisy`` input against 8-bit ``clean``; ``psnr_sem`` is the output PSNR's
+    standard error over the images.
     """
-    denoised = denoise_images(model, noisy, config, batch_size)
     clean01 = clean.float() / 255.0
     return {"psnr": psnr(denoised, clean01).item(), "psnr_sem": psnr_standard_error(denoised, clean01),
             "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(), "test_images": int(clean.shape[0])}
