@@ -5,7 +5,7 @@ import torch
 
 from vtsnn.coding import uwd_decode, uwe_encode
 from vtsnn.losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
-from vtsnn.metrics import psnr, psnr_standard_error
+from vtsnn.metrics import psnr, standard_error
 
 
 def test_itbp_loss_weights_planes_by_the_decoder():
@@ -156,7 +156,10 @@ def test_psnr_per_image_and_mean():
         psnr(pred, target[:1])
 
 
-def test_psnr_standard_error_is_the_per_image_spread_over_the_root_of_the_count():
+def test_standard_error_of_psnr_is_the_per_image_spread_over_the_root_of_the_count():
+    def psnr_standard_error(pred, target):
+        return standard_error(psnr(pred, target, reduction="none"))
+
     target = torch.zeros(4, 1, 2, 2)
     pred = torch.tensor([0.1, 0.01, 0.1, 0.01]).view(4, 1, 1, 1).expand(4, 1, 2, 2)   # 20, 40, 20, 40 dB
     assert psnr(pred, target).item() == pytest.approx(30.0)

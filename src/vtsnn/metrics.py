@@ -24,14 +24,14 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0,
     return values.mean() if reduction == "mean" else values
 
 
-def psnr_standard_error(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> float:
-    """The standard error of :func:`psnr`'s mean over images: per-image standard deviation / sqrt(N).
+def standard_error(values: torch.Tensor) -> float:
+    """The standard error of the mean of per-image ``values``: their standard deviation / sqrt(N).
 
-    How far the mean PSNR may move on another draw of as many test images (about two
-    standard errors either way for 95 %); it says nothing of another seed's training.
-    ``nan`` for fewer than two images or when an image is perfect (its PSNR is infinite).
+    For :func:`psnr`'s per-image values (``reduction="none"``): how far the mean PSNR may
+    move on another draw of as many test images (about two standard errors either way for
+    95 %); it says nothing of another seed's training. ``nan`` for fewer than two values
+    or an infinite one (a perfect image).
     """
-    values = psnr(pred, target, data_range, reduction="none")
     if values.numel() < 2 or not torch.isfinite(values).all():
         return float("nan")
     return (values.std(correction=1) / values.numel() ** 0.5).item()

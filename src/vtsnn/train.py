@@ -53,7 +53,7 @@ from .coding import DECODERS, decode, ttfs_encode, uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .energy import LayerCount, count_operations_on_images
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
-from .metrics import psnr, psnr_standard_error
+from .metrics import psnr, standard_error
 from .models import UNetANN, UVTSNN
 from .neurons import SURROGATE_ALPHA
 from .probes import FiringRates
@@ -378,7 +378,8 @@ def denoising_scores(denoised: torch.Tensor, clean: torch.Tensor, noisy: torch.T
     standard error over the images.
     """
     clean01 = clean.float() / 255.0
-    return {"psnr": psnr(denoised, clean01).item(), "psnr_sem": psnr_standard_error(denoised, clean01),
+    per_image = psnr(denoised, clean01, reduction="none")      # once, for the mean and its standard error
+    return {"psnr": per_image.mean().item(), "psnr_sem": standard_error(per_image),
             "noisy_psnr": psnr(noisy.float() / 255.0, clean01).item(), "test_images": int(clean.shape[0])}
 
 
