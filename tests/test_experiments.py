@@ -28,7 +28,7 @@ def test_every_experiment_has_its_cells():
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 3, "plane-weights": 6,
-                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 15,
+                      "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
@@ -328,8 +328,8 @@ def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_with_seeds_1_an
         assert cell.paper == seed0.paper and cell.run_name == f"residual-targets/{cell.cell_id}"
 
 
-def test_residual_targets_last_cells_are_cifar10_if_with_the_targets_alone_in_fp32_with_seeds_0_and_1():
-    *bf16_cells, fp32, fp32_seed1 = cells("residual-targets")
+def test_residual_targets_last_cells_are_cifar10_if_with_the_targets_alone_in_fp32_with_seeds_0_1_and_2():
+    *bf16_cells, fp32, fp32_seed1, fp32_seed2 = cells("residual-targets")
     alone = by_id("residual-targets")["cifar10-if-0.2-residual"]
     assert fp32.cell_id == "cifar10-if-0.2-residual-fp32"
     assert fp32.config == dataclasses.replace(alone.config, precision="fp32") and fp32.config.seed == 0
@@ -339,6 +339,8 @@ def test_residual_targets_last_cells_are_cifar10_if_with_the_targets_alone_in_fp
     assert fp32_seed1.config == dataclasses.replace(fp32.config, seed=1)
     assert fp32_seed1.labels == {**fp32.labels, "seed": 1} and fp32_seed1.paper == fp32.paper
     assert without_seed_suffix(fp32_seed1.cell_id) == fp32.cell_id
+    assert fp32_seed2.cell_id == "cifar10-if-0.2-residual-fp32-seed2"
+    assert fp32_seed2.config == dataclasses.replace(fp32.config, seed=2) and fp32_seed2.paper == fp32.paper
     assert {cell.labels["precision"] for cell in bf16_cells} == {"bf16"}
 
 

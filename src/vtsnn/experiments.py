@@ -48,7 +48,7 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              averaging) on Table 1's cells at eta 0.2 and CIFAR-10 LIF at 0.6; the
              residual targets alone on CIFAR-10 IF; seeds 1 and 2 of MNIST IF and of
              CIFAR-10 LIF at 0.6, seed 1 of CIFAR-10 IF's targets alone, and the
-             targets alone in fp32 with seeds 0 and 1                                 15 cells
+             targets alone in fp32 with seeds 0, 1 and 2                              16 cells
     recipe-parts  MNIST IF at eta 0.2 with the residual targets and the two levers,
              each alone and together                                                  4 cells
 
@@ -122,8 +122,9 @@ RESIDUAL_TARGET_SEEDED = (("mnist", "if", 0.2), ("cifar10", "lif", 0.6))
 # at lr 1e-2 (results/learning-rate), so one seed says little.
 TARGETS_ALONE_SEEDS = (1,)
 # Trained in fp32, the targets alone scored 18.38 dB at seed 0, over the paper and over
-# both bf16 seeds; another fp32 seed says whether fp32 helps this cell or seed 0 was lucky.
-TARGETS_ALONE_FP32_SEEDS = (1,)
+# both bf16 seeds; seed 1 scored 18.29, over the paper by less than the test set's standard
+# error (0.04 dB), so a third seed says whether the fp32 recipe's mean is over it.
+TARGETS_ALONE_FP32_SEEDS = (1, 2)
 # LIF with tau = 1.1 keeps 9 % of its membrane from one bit plane to the next, so a hidden
 # layer can hardly combine planes; the lif-tau experiment tests whether a longer memory helps.
 LIF_TAUS = (1.1, 2.0, 4.0)
@@ -744,8 +745,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "alone, Table 1's learning rate otherwise. The cells ending in -seed1 and -seed2 repeat MNIST IF at 0.2 "
                "(the paper's headline number), CIFAR-10 LIF at 0.6 (over the paper's IF number by a hair at "
                "seed 0) and CIFAR-10 IF with the targets alone (under it by 0.17 dB) with other seeds: another "
-               "initialization, order of the images and training noise. The cells ending in -fp32 and -fp32-seed1 train "
-               "CIFAR-10 IF with the targets alone in fp32 instead of bf16 (seeds 0 and 1): fp32 is the fast mode "
+               "initialization, order of the images and training noise. The cells ending in -fp32, -fp32-seed1 and -fp32-seed2 "
+               "train CIFAR-10 IF with the targets alone in fp32 instead of bf16 (seeds 0, 1 and 2): fp32 is the fast mode "
                "on a CPU without "
                "bf16 arithmetic, and it is a configuration of its own, since the two arithmetics part ways "
                "within an epoch. "
