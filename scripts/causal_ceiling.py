@@ -41,13 +41,14 @@ from safetensors.torch import load_file, save_file
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from vtsnn.coding import uwd_decode, uwe_encode
+from vtsnn.config import BITS, TrainConfig
 from vtsnn.data import add_noise, fixed_test_noise, load_dataset
 from vtsnn.experiments import DENOISER_RECIPE
 from vtsnn.metrics import psnr
 from vtsnn.models import UNetANN
 from vtsnn.pretrained import resolve_model
-from vtsnn.train import (BITS, TrainConfig, autocast_for, learning_rate, load_trained, prepare_model,
-                         scale_for_spiking_inputs, spiking_output_bits)
+from vtsnn.train import (autocast_for, learning_rate, load_trained, prepare_model, scale_for_spiking_inputs,
+                         spiking_output_bits)
 
 INPUTS = {"causal": lambda plane: range(plane + 1), "all planes": lambda plane: range(BITS)}
 CPU = torch.device("cpu")

@@ -30,7 +30,8 @@ import torch
 from vtsnn.checkpoint import CheckpointError
 from vtsnn.coding import uwd_decode, uwe_encode, uwe_weights
 from vtsnn.pretrained import resolve_model
-from vtsnn.train import BITS, TrainConfig, load_test_set, load_trained, spiking_output_bits
+from vtsnn.config import BITS, TrainConfig
+from vtsnn.train import load_test_set, load_trained, spiking_output_bits
 
 LEVELS = (1 << BITS) - 1
 

@@ -17,7 +17,8 @@ import torch
 
 from vtsnn.data import add_noise, load_dataset
 from vtsnn.neurons import IF
-from vtsnn.train import TrainConfig, build_model, encode_input
+from vtsnn.config import TrainConfig
+from vtsnn.train import build_model, encode_input
 
 SETTINGS = [("default", 1.0), ("spiking", 1.0), ("spiking", 1.5), ("spiking", 2.0)]
 # (tau, gain): the recipe's gain 1.5, higher gains at the authors' tau 1.1, and gain x tau.

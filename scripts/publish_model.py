@@ -22,7 +22,7 @@ from pathlib import Path
 from vtsnn.reproduce import scored_checkpoint
 from vtsnn.figures import learning_curve
 from vtsnn.machine import cpu_name
-from vtsnn.train import resolve_checkpoint
+from vtsnn.run_folder import resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 # The paper's Table 1, VTSNN-IF row (dB), by dataset and noise level.

@@ -11,7 +11,8 @@ from vtsnn.circuits import (
 )
 from vtsnn.coding import uwd_decode, uwe_encode
 from vtsnn.metrics import psnr
-from vtsnn.train import TrainConfig, build_model, denoise_images
+from vtsnn.config import TrainConfig
+from vtsnn.train import build_model, denoise_images
 
 
 def all_codes(bits):

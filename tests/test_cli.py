@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 
 from vtsnn import checkpoint, cli, pretrained
-from vtsnn.train import TrainConfig, build_model
+from vtsnn.config import TrainConfig
+from vtsnn.train import build_model
 
 REAL_DATA = os.environ.get("VTSNN_DATA", "")
 needs_real_data = pytest.mark.skipif(not REAL_DATA, reason="set VTSNN_DATA to run tests on the real datasets")
@@ -483,7 +484,7 @@ def test_every_training_option_has_help():
     import dataclasses
 
     from vtsnn.cli import FIELD_HELP
-    from vtsnn.train import TrainConfig
+    from vtsnn.config import TrainConfig
 
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(FIELD_HELP)
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from vtsnn import checkpoint, cli, cli_circuit
-from vtsnn.train import TrainConfig, build_model
+from vtsnn.config import TrainConfig
+from vtsnn.train import build_model
 
 from test_cli import assert_clean_error, run_cli
 

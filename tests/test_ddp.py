@@ -16,7 +16,8 @@ WORKER = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)
     from vtsnn import data
-    from vtsnn.train import TrainConfig, train
+    from vtsnn.config import TrainConfig
+    from vtsnn.train import train
     data.CHECKSUMS = {}                      # the tiny fake dataset has no published hashes
     config = TrainConfig.from_dict(__import__("json").loads(sys.argv[1]))
     train(config, sys.argv[2], progress=False, data_dir=sys.argv[3])

@@ -26,7 +26,8 @@ from vtsnn.energy import (PRESETS, count_operations, count_operations_on_images,
 from vtsnn.layers import TimeFolded
 from vtsnn.models import UNetANN, UVTSNN, count_parameters
 from vtsnn.neurons import IF
-from vtsnn.train import TrainConfig, build_model, encode_input, load_test_set
+from vtsnn.config import TrainConfig
+from vtsnn.train import build_model, encode_input, load_test_set
 
 REAL_DATA = os.environ.get("VTSNN_DATA", "")
 needs_real_data = pytest.mark.skipif(not REAL_DATA, reason="set VTSNN_DATA to run tests on the real datasets")

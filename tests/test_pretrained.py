@@ -9,7 +9,7 @@ import pytest
 
 from vtsnn import machine, pretrained
 from vtsnn.cli import load_model, main
-from vtsnn.train import load_test_set, load_trained, evaluate
+from vtsnn.train import evaluate, load_test_set, load_trained
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "pretrained"
 SHIPPED = pretrained.available()

@@ -4,7 +4,8 @@ import torch
 
 from vtsnn.neurons import IF
 from vtsnn.probes import FiringRates
-from vtsnn.train import TrainConfig, build_model
+from vtsnn.config import TrainConfig
+from vtsnn.train import build_model
 
 
 def spikes(seed=0, shape=(8, 2, 1, 16, 16)):

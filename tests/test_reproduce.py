@@ -273,7 +273,8 @@ def test_a_result_without_firing_rates_is_scored_again(tiny_mnist, tmp_path):
 
 
 def test_a_run_with_a_validation_set_is_scored_at_its_best_validation_epoch(tiny_mnist, tmp_path):
-    from vtsnn.train import best_record, evaluate, load_test_set, load_trained
+    from vtsnn.run_folder import best_record
+    from vtsnn.train import evaluate, load_test_set, load_trained
 
     common = dict(out_root=tmp_path / "results", runs_root=tmp_path / "runs", epochs=3, data_dir=tiny_mnist,
                   progress=False, overrides={**TINY, "val_size": 16}, log=lambda message: None)

@@ -110,7 +110,8 @@ def test_error_by_plane_reads_a_trained_model(tiny_mnist, tmp_path, capsys):
     assert result["best_completion_mse"] <= result["mse"]
     assert "first wrong plane" in capsys.readouterr().out
     from vtsnn.checkpoint import save_weights
-    from vtsnn.train import TrainConfig, build_model
+    from vtsnn.config import TrainConfig
+    from vtsnn.train import build_model
     ann = TrainConfig(training="ann", channels=(4, 8))
     save_weights(tmp_path / "ann", build_model(ann), ann.to_dict())
     with pytest.raises(SystemExit, match="needs a spiking model"):

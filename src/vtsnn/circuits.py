@@ -712,7 +712,7 @@ def plot_sweep(records: Sequence[dict], path) -> None:
 
 def check_circuit_model(config, parts: Iterable) -> None:
     """The circuits replace UWE and UWD, so only a UWE/UWD spiking model can use them."""
-    from .train import BITS
+    from .config import BITS
 
     if config.training == "ann" or config.encoder != "uwe" or config.decoder != "uwd":
         raise ValueError(
@@ -806,7 +806,8 @@ def end_to_end_sweep(model: torch.nn.Module, config, clean: torch.Tensor, noisy:
     images* to simulate each distinct chip, and the ideal codec, only once.
     """
     from .metrics import psnr
-    from .train import BITS, denoise_images
+    from .config import BITS
+    from .train import denoise_images
 
     seeds = _check_sweep_arguments(kind, parameter, seeds, fixed)
     batch_size = _check_batch_size(batch_size)

@@ -3,7 +3,7 @@
 One :class:`ClassifyConfig` defines a run; :func:`train_classifier` trains it with
 cross-entropy on the logits, scores the fixed noisy test set after every epoch,
 appends to ``log.jsonl`` and writes a checkpoint per epoch with the same folder
-layout and atomic writes as the denoisers (:func:`vtsnn.train.save_checkpoint`), so
+layout and atomic writes as the denoisers (:mod:`vtsnn.run_folder`), so
 ``resume=True`` continues an interrupted run to the very same weights.
 
 Input pipeline, for an 8-bit image ``x`` and ``T`` time steps:
@@ -33,8 +33,9 @@ from . import checkpoint as ckpt
 from .coding import uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .models import VTLeNet
-from .train import (ConfigRecord, claim_run_dir, move_optimizer_state, pick_device, resolve_checkpoint,
-                    run_epochs, scale_for_spiking_inputs, start_or_resume)
+from .config import ConfigRecord
+from .run_folder import claim_run_dir, resolve_checkpoint, start_or_resume
+from .train import move_optimizer_state, pick_device, run_epochs, scale_for_spiking_inputs
 
 SOURCE_BITS = 8          # the datasets' pixels
 NUM_CLASSES = 10

@@ -150,7 +150,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     Defaults are ``SUPPRESS``: only options the user typed reach the namespace, so
     ``--resume`` can take the stored config and change just those.
     """
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     group = parser.add_argument_group("training configuration (TrainConfig fields)")
     hints = typing.get_type_hints(TrainConfig)
@@ -168,7 +168,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def config_overrides(args: argparse.Namespace) -> dict:
     """The TrainConfig fields the user gave on the command line."""
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
 
@@ -247,7 +247,9 @@ def add_train_command(commands) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from . import checkpoint
-    from .train import BEST, TrainConfig, best_record, train
+    from .config import TrainConfig
+    from .run_folder import BEST, best_record
+    from .train import train
 
     run_dir = Path(args.out)
     overrides = config_overrides(args)
@@ -325,7 +327,7 @@ def add_models_command(commands) -> None:
 
 def run_models(args: argparse.Namespace) -> int:
     from . import pretrained
-    from .train import TrainConfig
+    from .config import TrainConfig
     from .checkpoint import read_json
 
     names = pretrained.available()

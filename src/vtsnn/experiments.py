@@ -1,6 +1,6 @@
 """The paper's tables and figures as data (:mod:`vtsnn.reproduce` runs them).
 
-Each experiment is a list of *cells*: one training run (a :class:`~vtsnn.train.TrainConfig`
+Each experiment is a list of *cells*: one training run (a :class:`~vtsnn.config.TrainConfig`
 or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and labels.
 
     table1   PSNR of VTSNN-IF/LIF (UWE + UWD + ITBP), 3 datasets x 4 noise levels     24 cells
@@ -83,7 +83,7 @@ from typing import Callable
 from . import checkpoint as ckpt
 from .classify import ClassifyConfig
 from .models import OUTPUT_THRESHOLD
-from .train import JOINT_LOSSES, TrainConfig
+from .config import JOINT_LOSSES, TrainConfig
 
 NOISE_LEVELS = (0.2, 0.4, 0.6, 0.8)
 DEFAULT_EPOCHS = 5
@@ -154,7 +154,7 @@ TABLE1_EPOCHS_AT_0_2 = {"if": 5, "lif": 3}
 # trains MNIST's and F-MNIST's IF cells there alike, with the decoded (STBP) loss.
 TABLE1_EPOCHS_ABOVE_0_2 = 3
 DECODED_LOSS_DATASETS = ("mnist", "fashion_mnist")
-# Losses that judge a pixel's output bits against each other (train.JOINT_LOSSES), tried
+# Losses that judge a pixel's output bits against each other (config.JOINT_LOSSES), tried
 # on Table 1's F-MNIST IF cell at eta 0.2: the largest gap under the ANN ceiling.
 JOINT_LOSS_DATASET = "fashion_mnist"
 # The standard deviation of MNIST's pixels, the usual Normalize((0.1307,), (0.3081,)):

@@ -25,8 +25,9 @@ from .experiments import (DATASET_NAMES, EXPERIMENTS, FIG5_IMAGE_INDEX, FIG6_STE
 from .models import OUTPUT_LAYER
 from .reproduce import (duration_text, number_text, percent_text, read_log, read_result, scored_checkpoint,
                         stored_config, write_json)
-from .train import TrainConfig, denoise_images, encode_input, latest_checkpoint, load_trained, output_to_image
-from .train import pick_device, prepare_model
+from .config import TrainConfig
+from .run_folder import latest_checkpoint
+from .train import denoise_images, encode_input, load_trained, output_to_image, pick_device, prepare_model
 
 
 def collect_records(name: str, out_root) -> list[dict]:

@@ -26,9 +26,10 @@ from .energy import DEFAULT_PRESET, energy_report
 from .experiments import ENERGY_TEST_IMAGES, NOT_RUN, Cell, Config, cells, shard_cells
 from .models import OUTPUT_LAYER
 from .probes import FiringRates
-from .train import RESUME_KEYS as DENOISE_RESUME_KEYS
-from .train import (BEST, TrainConfig, best_record, denoise_images, denoising_scores, latest_checkpoint,
-                    load_test_set, load_trained, operation_counts, pick_device, prepare_model, train)
+from .config import RESUME_KEYS as DENOISE_RESUME_KEYS, TrainConfig
+from .run_folder import BEST, best_record, latest_checkpoint
+from .train import (denoise_images, denoising_scores, load_test_set, load_trained, operation_counts, pick_device,
+                    prepare_model, train)
 
 
 # ========================================================================== run status

@@ -1,24 +1,20 @@
 """Training and evaluation of denoisers: ITBP, STBP and the ANN twin.
 
-One :class:`TrainConfig` says everything that defines a run; :func:`train` runs it
-with a progress bar, evaluates on the fixed noisy test set after every epoch, appends
-to ``log.jsonl`` and writes an atomic checkpoint per epoch, so that ``resume=True``
-continues an interrupted run to the same final weights as an uninterrupted one.
+A :class:`~vtsnn.config.TrainConfig` says everything that defines a run; :func:`train`
+runs it with a progress bar, evaluates on the fixed noisy test set after every epoch,
+appends to ``log.jsonl`` and writes an atomic checkpoint per epoch
+(:mod:`vtsnn.run_folder`), so that ``resume=True`` continues an interrupted run to the
+same final weights as an uninterrupted one. :func:`load_trained` loads a trained model;
+:func:`denoise_images` and :func:`evaluate` run it.
 
-Method presets (DESIGN.md, "ITBP vs STBP"):
-
-    training="itbp"  loss on bit planes vs the encoded clean label, membrane detached
-    training="stbp"  decode, MSE vs the clean image, gradients through time
-    training="ann"   the same-architecture ANN, MSE on real-valued images
-
-``loss`` and ``temporal_grad`` override the preset separately: the authors' released
-script is ``training="itbp", temporal_grad=True``. ``loss="bitplane-squared"`` (ours)
-weighs each bit plane by its decoder weight squared, the plane's share of the pixel MSE;
-``loss="bitplane-residual"`` (ours) sets each plane's target to the bit that best corrects
-the planes the network has already emitted (``losses.residual_targets``);
-``loss="bitplane-flip"`` (ours) sets it to the better bit with the other planes as
-emitted (``losses.flip_targets``); ``loss="decoded-flip"`` (ours) is the decoded MSE with
-each bit's gradient the change in error that flipping it makes (``losses.flip_decoded_loss``).
+The losses (``config.loss``): the paper's bit-plane loss and STBP's decoded MSE;
+``"bitplane-squared"`` (ours) weighs each bit plane by its decoder weight squared, the
+plane's share of the pixel MSE; ``"bitplane-residual"`` (ours) sets each plane's target
+to the bit that best corrects the planes the network has already emitted
+(``losses.residual_targets``); ``"bitplane-flip"`` (ours) sets it to the better bit with
+the other planes as emitted (``losses.flip_targets``); ``"decoded-flip"`` (ours) is the
+decoded MSE with each bit's gradient the change in error that flipping it makes
+(``losses.flip_decoded_loss``).
 
 *Decision:* the bit-plane target is the clean image encoded with the *input*
 encoder (UWE or TTFS), as the paper's "encoded label"; evaluation always decodes the
@@ -27,210 +23,30 @@ output with the configured decoder.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import numbers
 import os
-import shutil
 import time
-import types
-import typing
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from . import machine
 from .allocator import keep_freed_memory
 from .averaging import WeightAverage
-from .coding import DECODERS, decode, ttfs_encode, uwe_encode
+from .coding import decode, ttfs_encode, uwe_encode
+from .config import BITS, MODEL_KEYS, RESUME_KEYS, TrainConfig
 from .data import add_noise, fixed_test_noise, load_dataset
 from .energy import LayerCount, count_operations_on_images
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr, standard_error
 from .models import UNetANN, UVTSNN
-from .neurons import SURROGATE_ALPHA
 from .probes import FiringRates
-
-BITS = 8
-TRAININGS = ("itbp", "stbp", "ann")
-PRESETS = {"itbp": ("bitplane", False), "stbp": ("decoded", True), "ann": ("mse", False)}
-# "bitplane-squared": the bit-plane loss with squared plane weights (losses.itbp_loss).
-# "bitplane-residual": the bit-plane loss against targets that follow the planes already
-# emitted (losses.residual_targets). "bitplane-flip": against each bit as it should be with
-# the other planes as emitted (losses.flip_targets). "decoded-flip": the decoded MSE with
-# each bit's gradient the change in error that flipping it makes (losses.flip_decoded_loss).
-# These three are JOINT_LOSSES, UWD only.
-LOSSES = ("bitplane", "bitplane-squared", "bitplane-residual", "bitplane-flip", "decoded", "decoded-flip", "mse")
-JOINT_LOSSES = ("bitplane-residual", "bitplane-flip", "decoded-flip")    # need UWD's powers of two
-# "uwe-lsb": UWE's planes least significant bit first (with the decoder "uwd-lsb"; not the paper's).
-ENCODERS = ("uwe", "uwe-lsb", "ttfs")
-
-
-def _has_type(value, annotation) -> bool:
-    """Whether ``value`` fits a configuration field's type hint.
-
-    An int fits a float field (JSON and ``--override lr=1`` give one) and a list a tuple
-    field (JSON has no tuples); ``True`` is not an int here, although Python says it is.
-    """
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return any(_has_type(value, option) for option in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if isinstance(value, bool):
-        return annotation is bool
-    if annotation is int:
-        return isinstance(value, numbers.Integral)       # numpy's integers too
-    if annotation is float:
-        return isinstance(value, numbers.Real)
-    if annotation is tuple:
-        return isinstance(value, (tuple, list))
-    return isinstance(value, annotation)
-
-
-def _type_text(annotation) -> str:
-    options = typing.get_args(annotation) or (annotation,)
-    return " or ".join("None" if option is type(None) else option.__name__ for option in options)
-
-
-class ConfigRecord:
-    """JSON round trip and validation shared by the run configurations (dataclasses)."""
-
-    def check_types(self) -> None:
-        """Raise ``ValueError`` naming the first field whose value has the wrong type.
-
-        Without it a slip such as ``--override train_limit=3,4`` (a tuple) would reach
-        training and fail there, minutes in, with a TypeError far from its cause.
-        """
-        hints = typing.get_type_hints(type(self))
-        for field_ in dataclasses.fields(self):
-            value = getattr(self, field_.name)
-            if not _has_type(value, hints[field_.name]):
-                raise ValueError(f"{field_.name} must be {_type_text(hints[field_.name])}, got {value!r}")
-            # numpy.int64(3) and the like pass, stored as Python numbers so that the
-            # configuration still writes as JSON.
-            if isinstance(value, numbers.Integral) and not isinstance(value, int):
-                setattr(self, field_.name, int(value))
-            elif isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
-                setattr(self, field_.name, float(value))
-
-    @staticmethod
-    def require(checks) -> None:
-        """Raise ``ValueError`` with the message of the first failed ``(ok, message)`` check."""
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, payload: dict):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(payload) - known)
-        if unknown:
-            raise ValueError(f"unknown configuration keys {unknown}")
-        return cls(**payload)
-
-
-@dataclass
-class TrainConfig(ConfigRecord):
-    """Everything that defines a denoising run. Field names are the CLI's option names."""
-
-    dataset: str = "mnist"
-    noise: float = 0.2
-    training: str = "itbp"
-    neuron: str = "if"
-    encoder: str = "uwe"
-    decoder: str = "uwd"
-    loss: str | None = None              # None: the preset's ("bitplane", "decoded" or "mse"); any of LOSSES, or "a+b"
-    temporal_grad: bool | None = None    # None: the preset's
-    detach_reset: bool = False           # through time: no gradient through the soft reset
-    surrogate_alpha: float = SURROGATE_ALPHA  # arctangent surrogate's alpha (2: DESIGN.md's)
-    epochs: int = 1
-    batch_size: int = 50
-    lr: float = 1e-3
-    lr_schedule: str = "constant"        # or "cosine" (to 0 over the run)
-    weight_decay: float = 0.0
-    ema_decay: float = 0.0               # score and keep a moving average of the weights (0: off)
-    init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
-    init_gain: float = 2.0
-    init_from: str | None = None         # start from this checkpoint's weights (same network)
-    v_threshold: float = 1.0
-    output_threshold: float = 0.077
-    tau: float = 1.1
-    channels: tuple = (16, 32, 64)
-    color: bool = False
-    seed: int = 0
-    test_seed: int = 0                   # the fixed noise of the test set
-    train_limit: int | None = None       # use only the first N training images
-    val_size: int = 0                    # hold out the last N training images to pick the best epoch
-    test_limit: int | None = None        # score on the first N test images
-    precision: str = "fp32"              # or "bf16": autocast + channels-last (AMX on CPU)
-    log_every: int = 100                 # steps between loss records in log.jsonl
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.check_types()
-        self.channels = tuple(self.channels)
-        if self.training not in TRAININGS:
-            raise ValueError(f"training must be one of {TRAININGS}, got {self.training!r}")
-        preset_loss, preset_temporal = PRESETS[self.training]
-        self.loss = preset_loss if self.loss is None else self.loss
-        self.temporal_grad = preset_temporal if self.temporal_grad is None else bool(self.temporal_grad)
-        checks = [
-            (self.neuron in ("if", "lif"), f"neuron must be 'if' or 'lif', got {self.neuron!r}"),
-            (self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}, got {self.encoder!r}"),
-            ((self.encoder == "uwe-lsb") == (self.decoder == "uwd-lsb"),
-             "the least-significant-bit-first code goes both ways: encoder uwe-lsb with decoder uwd-lsb"),
-            (self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}"),
-            (all(term in LOSSES for term in self.loss_terms),
-             f"loss must be one of {', '.join(LOSSES)}, or several joined by '+', got {self.loss!r}"),
-            (len(set(self.loss_terms)) == len(self.loss_terms), f"loss {self.loss!r} names a term twice"),
-            ((self.loss == "mse") == (self.training == "ann") and ("mse" not in self.loss_terms or self.loss == "mse"),
-             "the mse loss goes with training='ann' only, and alone"),
-            (not set(self.loss_terms) & set(JOINT_LOSSES) or self.decoder == "uwd",
-             f"the {self.loss} loss needs the uwd decoder (powers of two, MSB first), got {self.decoder!r}"),
-            (self.lr_schedule in ("constant", "cosine"), f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}"),
-            (self.init in ("default", "spiking"), f"init must be default or spiking, got {self.init!r}"),
-            (self.precision in ("fp32", "bf16"), f"precision must be fp32 or bf16, got {self.precision!r}"),
-            (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
-            (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
-            (self.val_size >= 0, f"val_size must be 0 (no validation set) or positive, got {self.val_size}"),
-            (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
-            (self.temporal_grad or not self.detach_reset,
-             "detach_reset drops a gradient path through time: it needs temporal_grad"),
-            (self.surrogate_alpha > 0 and math.isfinite(self.surrogate_alpha),
-             f"surrogate_alpha must be a positive number, got {self.surrogate_alpha}"),
-        ]
-        self.require(checks)
-
-    def to_dict(self) -> dict:
-        payload = dataclasses.asdict(self)
-        payload["channels"] = list(self.channels)
-        return payload
-
-    @property
-    def loss_terms(self) -> list[str]:
-        """The losses summed in training: ``"bitplane+decoded-flip"`` is two terms."""
-        return self.loss.split("+")
-
-    @property
-    def in_channels(self) -> int:
-        return 3 if self.color else 1
-
-
-# Keys that define the trained function: a checkpoint is refused when any differs.
-MODEL_KEYS = ("training", "neuron", "encoder", "decoder", "v_threshold", "output_threshold", "tau",
-              "channels", "color")
-# Keys that must also agree to resume a run (epochs may grow).
-RESUME_KEYS = tuple(k for k in dataclasses.asdict(TrainConfig()) if k not in ("epochs", "extra", "log_every"))
+from .run_folder import (append_log, claim_run_dir, keep_if_best, resolve_checkpoint, save_checkpoint,
+                         start_or_resume, stored_raw_weights, unwrap_model)
 
 
 # ----------------------------------------------------------------------------- models
@@ -415,145 +231,7 @@ def load_test_set(config: TrainConfig, data_dir=None) -> tuple[torch.Tensor, tor
     return clean, fixed_test_noise(clean, config.noise, seed=config.test_seed)
 
 
-# ------------------------------------------------------------------------ checkpoints
-
-def _rng_tensor(generator: torch.Generator) -> torch.Tensor:
-    return generator.get_state().clone()
-
-
-def save_checkpoint(run_dir: Path, model, optimizer, generator, config: TrainConfig, progress: dict,
-                    raw_weights: dict | None = None) -> Path:
-    """Write epoch ``progress['epoch']`` to a fresh folder, then point ``latest.json`` at it.
-
-    The folder is complete before it gets its final name and before ``latest.json``
-    names it, so a run killed at any moment resumes from the last complete epoch.
-    With a weight average, ``model`` holds the average (the model the run hands out)
-    and ``raw_weights`` the optimizer's weights, kept only to resume.
-    """
-    name = f"epoch-{progress['epoch']:04d}"
-    final = run_dir / name
-    staging = run_dir / f".{name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    ckpt.save_weights(staging, _unwrap(model), config.to_dict())
-    tensors, optimizer_meta = ckpt.flatten_optimizer_state(optimizer)
-    tensors["rng.train"] = _rng_tensor(generator)
-    for parameter_name, tensor in (raw_weights or {}).items():
-        tensors[RAW_PREFIX + parameter_name] = tensor.contiguous()
-    ckpt.atomic_save_tensors(staging / "state.safetensors", tensors)
-    ckpt.atomic_write_json(staging / "state.json", {**progress, "optimizer": optimizer_meta})
-    replace_folder(staging, final)
-    ckpt.atomic_write_json(run_dir / "latest.json", {"checkpoint": name, **progress})
-    for old in run_dir.glob("epoch-*"):
-        if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-BEST = "best"
-RAW_PREFIX = "raw."     # the optimizer's weights of a run that hands out a weight average
-
-
-def stored_raw_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
-    """The optimizer's weights saved beside a weight-averaged checkpoint's model."""
-    tensors = load_file(str(checkpoint / "state.safetensors"))
-    return {name[len(RAW_PREFIX):]: tensor for name, tensor in tensors.items() if name.startswith(RAW_PREFIX)}
-
-
-def best_record(run_dir: Path) -> dict | None:
-    """What ``run_dir/best`` holds (epoch, the score that chose it, the epoch's scores), or ``None``."""
-    pointer = Path(run_dir) / BEST / "best.json"
-    return ckpt.read_json(pointer) if pointer.is_file() else None
-
-
-def keep_if_best(run_dir: Path, model, config, key: str, progress: dict) -> bool:
-    """Copy this epoch's weights to ``run_dir/best`` when its ``key`` score beats the kept one.
-
-    The choice is made on the validation score only; the epoch's test score is stored
-    beside it to be read, never to choose. ``best`` is a checkpoint folder, so
-    ``vtsnn evaluate --model RUN/best`` loads it. Ties keep the earlier epoch.
-    """
-    kept = best_record(run_dir)
-    if kept is not None and kept[key] >= progress[key]:
-        return False
-    staging = run_dir / f".{BEST}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    ckpt.save_weights(staging, _unwrap(model), config.to_dict())
-    ckpt.atomic_write_json(staging / "best.json", {"selected_by": key, **progress})
-    replace_folder(staging, run_dir / BEST)
-    return True
-
-
-def replace_folder(staging: Path, final: Path) -> None:
-    """Give the complete folder ``staging`` the name ``final``, replacing any folder there.
-
-    The old folder is renamed aside before the new one takes its name, so a reader sees
-    either the old or the new folder whole, never a half-deleted one.
-    """
-    aside = final.with_name(f".{final.name}.old")
-    shutil.rmtree(aside, ignore_errors=True)
-    if final.exists():
-        os.replace(final, aside)
-    os.replace(staging, final)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def restore_checkpoint(latest: Path, config, resume_keys, model, optimizer, generator, where: str) -> dict:
-    """Load weights, optimizer moments and the training RNG of a checkpoint; returns its progress.
-
-    ``config`` (a TrainConfig or another config class with ``from_dict``/``to_dict``)
-    must agree with the stored one on ``resume_keys``, or the run is refused.
-    """
-    stored = type(config).from_dict(ckpt.read_json(latest / "config.json"))
-    ckpt.check_config_matches(stored.to_dict(), config.to_dict(), resume_keys, where)
-    ckpt.load_weights(latest, model)
-    state = ckpt.read_json(latest / "state.json")
-    tensors = load_file(str(latest / "state.safetensors"))
-    ckpt.restore_optimizer_state(optimizer, tensors, state["optimizer"])
-    generator.set_state(tensors["rng.train"])
-    return state
-
-
-def claim_run_dir(run_dir: Path, resume: bool) -> Path | None:
-    """Create ``run_dir``; return its latest checkpoint, refusing to overwrite one without ``resume``."""
-    latest = latest_checkpoint(run_dir)
-    if latest is not None and not resume:
-        raise ckpt.CheckpointError(f"{run_dir} already holds a run; pass resume to continue it or choose another folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return latest
-
-
-def start_or_resume(run_dir: Path, latest: Path | None, config, resume_keys, model, optimizer):
-    """The training generator and (epoch, images seen, step) to start from; writes ``config.json``.
-
-    The generator shuffles and draws the training noise; with a checkpoint, it and the
-    weights and Adam moments continue where the run stopped.
-    """
-    generator = torch.Generator().manual_seed(config.seed + 1)
-    start = (0, 0, 0)
-    if latest is not None:
-        state = restore_checkpoint(latest, config, resume_keys, model, optimizer, generator, str(run_dir))
-        start = (state["epoch"], state["images"], state["step"])
-    ckpt.atomic_write_json(run_dir / "config.json", config.to_dict())
-    return generator, start
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = Path(run_dir) / "latest.json"
-    if not pointer.is_file():
-        return None
-    return Path(run_dir) / ckpt.read_json(pointer)["checkpoint"]
-
-
-def resolve_checkpoint(path) -> Path:
-    """A checkpoint folder, or a run folder (its latest checkpoint)."""
-    path = Path(path)
-    if (path / "model.safetensors").is_file():
-        return path
-    latest = latest_checkpoint(path)
-    if latest is not None:
-        return latest
-    raise ckpt.CheckpointError(f"{path} is not a checkpoint (no model.safetensors) nor a run folder (no latest.json)")
-
+# ------------------------------------------------------------------------ loading
 
 def load_trained(path, expect: dict | None = None) -> tuple[torch.nn.Module, TrainConfig]:
     """Load a trained model and its config; ``expect`` lists settings it must have been trained with."""
@@ -568,10 +246,6 @@ def load_trained(path, expect: dict | None = None) -> tuple[torch.nn.Module, Tra
     ckpt.load_weights(folder, model)
     model.eval()
     return model, config
-
-
-def _unwrap(model):
-    return model.module if hasattr(model, "module") else model
 
 
 # --------------------------------------------------------------------------- training
@@ -614,11 +288,6 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def append_log(run_dir: Path, record: dict) -> None:
-    with open(run_dir / "log.jsonl", "a") as file:
-        file.write(json.dumps(record) + "\n")
-
-
 def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True, data_dir=None,
           device: str | None = None) -> dict:
     """Train (or resume) a denoiser in ``run_dir``; returns the last evaluation record."""
@@ -654,11 +323,11 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
         return compute_loss(output, clean, config)
 
     def evaluate_epoch():
-        scores = evaluate(_unwrap(model), test_clean, test_noisy, config)
+        scores = evaluate(unwrap_model(model), test_clean, test_noisy, config)
         if config.training != "ann":
-            scores["firing_rates"] = layer_firing_rates(_unwrap(model), test_noisy[:RATE_IMAGES], config)
+            scores["firing_rates"] = layer_firing_rates(unwrap_model(model), test_noisy[:RATE_IMAGES], config)
         if val_clean is not None:
-            scores["val_psnr"] = evaluate(_unwrap(model), val_clean, val_noisy, config)["psnr"]
+            scores["val_psnr"] = evaluate(unwrap_model(model), val_clean, val_noisy, config)["psnr"]
         return scores
 
     def describe(record):
