@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_every_experiment_has_its_cells():
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 3, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
-                      "recipe-parts": 4}
+                      "recipe-parts": 4, "full-precision": 5}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -393,3 +394,16 @@ def test_ann_ceiling_and_noise_scale_cells():
     assert [cell.config.noise for cell in scaled] == [0.0616, 0.1232, 0.1849, 0.2465]
     assert [cell.labels["noise"] for cell in scaled] == list(experiments.NOISE_LEVELS)
     assert all(cell.config.training == "itbp" and cell.config.neuron == "if" for cell in scaled)
+
+
+def test_full_precision_cells_are_table1s_recorded_runs_in_fp32():
+    # Paired with the committed Table 1 runs: same configuration, epochs and hold-out, only the arithmetic differs.
+    recorded = {cell.cell_id: cell for cell in cells("table1", recorded_in=Path(__file__).parents[1] / "results")}
+    fp32 = cells("full-precision")
+    assert [(c.labels["dataset"], c.labels["neuron"], c.labels["noise"]) for c in fp32] == \
+        list(experiments.FULL_PRECISION_CELLS)
+    for cell in fp32:
+        twin = recorded[cell.cell_id.removesuffix("-fp32")]
+        assert twin.config.precision == "bf16"
+        assert cell.config == dataclasses.replace(twin.config, precision="fp32")
+        assert cell.paper == twin.paper and cell.run_name == f"full-precision/{cell.cell_id}"

@@ -51,6 +51,7 @@ DESCRIPTION = (
     "           CIFAR-10 LIF at 0.6, the targets alone on CIFAR-10 IF; MNIST IF and CIFAR-10 LIF 0.6 again\n"
     "           with seeds 1 and 2, CIFAR-10 IF's targets alone with seed 1\n"
     "  recipe-parts  MNIST IF at eta 0.2 with the residual targets and the levers, alone and together\n"
+    "  full-precision  Table 1's runs still under the paper's IF number (with room), again in fp32\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
