@@ -250,6 +250,21 @@ def _itbp(dataset: str = "mnist", noise: float = 0.2, neuron: str = "if", **sett
                      temporal_grad=ITBP_TEMPORAL_GRAD, **settings)
 
 
+def _as_table1_run(dataset: str, noise: float, neuron: str, **settings) -> TrainConfig:
+    """Table 1's recipe trained as its recorded run at ``noise`` (results/table1), changed by ``settings``.
+
+    The recorded runs trained :data:`TABLE1_EPOCHS_AT_0_2` epochs at eta 0.2 and
+    :data:`TABLE1_EPOCHS_ABOVE_0_2` above it, with :data:`VALIDATION_IMAGES` held out.
+    """
+    epochs = TABLE1_EPOCHS_AT_0_2[neuron] if noise == NOISE_LEVELS[0] else TABLE1_EPOCHS_ABOVE_0_2
+    return _itbp(dataset, noise, neuron, **{"epochs": epochs, "val_size": VALIDATION_IMAGES, **settings})
+
+
+def _table1_paper(dataset: str, neuron: str, noise: float) -> float:
+    """The paper's Table 1 PSNR for ``neuron`` on ``dataset`` at ``noise``."""
+    return PAPER_TABLE1[(dataset, neuron)][NOISE_LEVELS.index(noise)]
+
+
 def _table1_cells() -> list[Cell]:
     cells = []
     for dataset in TABLE1_DATASETS:
@@ -505,12 +520,10 @@ def _residual_target_cells() -> list[Cell]:
     IF with :data:`TARGETS_ALONE_SEEDS`, then in fp32 (seed 0, and :data:`TARGETS_ALONE_FP32_SEEDS`).
     """
     def cell(dataset: str, neuron: str, noise: float, lr: float = 1e-2, ema_decay: float = EMA_DECAYS[-1]) -> Cell:
-        epochs = TABLE1_EPOCHS_AT_0_2[neuron] if noise == NOISE_LEVELS[0] else TABLE1_EPOCHS_ABOVE_0_2
-        config = _itbp(dataset, noise, neuron, loss="bitplane-residual", lr=lr, ema_decay=ema_decay,
-                       epochs=epochs, val_size=VALIDATION_IMAGES)
-        paper = PAPER_TABLE1[(dataset, neuron)][NOISE_LEVELS.index(noise)]
+        config = _as_table1_run(dataset, noise, neuron, loss="bitplane-residual", lr=lr, ema_decay=ema_decay)
         levers = _lever_suffix(lr, ema_decay)
-        return Cell("residual-targets", f"{dataset}-{neuron}-{noise:g}-residual{levers}", config, paper,
+        return Cell("residual-targets", f"{dataset}-{neuron}-{noise:g}-residual{levers}", config,
+                    _table1_paper(dataset, neuron, noise),
                     {"dataset": dataset, "neuron": neuron, "noise": noise, "lr": lr, "ema_decay": ema_decay,
                      "precision": config.precision})
     seeded = [_with_seed("residual-targets", cell(dataset, neuron, noise), seed)
@@ -556,16 +569,14 @@ def _recipe_part_cells() -> list[Cell]:
 def _full_precision_cells() -> list[Cell]:
     """:data:`FULL_PRECISION_CELLS`, each configured as its recorded Table 1 run but in fp32.
 
-    The recorded runs (results/table1) trained 5 epochs for IF at eta 0.2 and 3 otherwise,
-    with :data:`VALIDATION_IMAGES` held out, in bf16; only the arithmetic differs here, so
-    each pair starts from the same weights and sees the same batches.
+    The recorded runs trained in bf16; only the arithmetic differs here, so each pair
+    starts from the same weights and sees the same batches.
     """
     cells = []
     for dataset, neuron, noise in FULL_PRECISION_CELLS:
-        epochs = TABLE1_EPOCHS_AT_0_2[neuron] if noise == NOISE_LEVELS[0] else TABLE1_EPOCHS_ABOVE_0_2
-        config = _itbp(dataset, noise, neuron, epochs=epochs, val_size=VALIDATION_IMAGES, precision="fp32")
-        paper = PAPER_TABLE1[(dataset, neuron)][NOISE_LEVELS.index(noise)]
-        cells.append(Cell("full-precision", f"{dataset}-{neuron}-{noise:g}-fp32", config, paper,
+        config = _as_table1_run(dataset, noise, neuron, precision="fp32")
+        cells.append(Cell("full-precision", f"{dataset}-{neuron}-{noise:g}-fp32", config,
+                          _table1_paper(dataset, neuron, noise),
                           {"dataset": dataset, "neuron": neuron, "noise": noise, "precision": "fp32"}))
     return cells
 
