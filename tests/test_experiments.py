@@ -407,3 +407,16 @@ def test_full_precision_cells_are_table1s_recorded_runs_in_fp32():
         assert twin.config.precision == "bf16"
         assert cell.config == dataclasses.replace(twin.config, precision="fp32")
         assert cell.paper == twin.paper and cell.run_name == f"full-precision/{cell.cell_id}"
+        assert cell.paired_with == f"table1/{twin.cell_id}"
+
+
+def test_every_pair_is_a_cell_that_differs_in_the_arithmetic_alone():
+    # Against the committed records: a pair is compared with the run it was, or will be, set beside.
+    every = {f"{cell.experiment}/{cell.cell_id}": cell
+             for cell in cells("all", recorded_in=Path(__file__).parents[1] / "results")}
+    paired = [cell for cell in every.values() if cell.paired_with]
+    assert {cell.experiment for cell in paired} == {"full-precision", "residual-targets"}
+    for cell in paired:
+        pair = every[cell.paired_with]
+        assert (cell.config.precision, pair.config.precision) == ("fp32", "bf16")
+        assert dataclasses.replace(cell.config, precision="bf16") == pair.config

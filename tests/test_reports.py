@@ -199,3 +199,25 @@ def test_per_epoch_section_reads_the_copied_logs_and_marks_the_scored_epoch(tmp_
     assert lines[6] == "| a | **21.50 (21.40)** | 19.20 (19.30) |"
     assert len(lines) == 8                                   # b has no log: no row
     assert reports._per_epoch_section([{"cell": "b"}], tmp_path) == []
+
+
+def test_a_paired_cell_is_shown_beside_its_pair_epoch_by_epoch(tmp_path):
+    def done(experiment, cell, psnr, scored_epoch, epoch_psnrs):
+        record = {"experiment": experiment, "cell": cell, "status": "done", "psnr": psnr, "noisy_psnr": 16.75,
+                  "paper_psnr": 22.99, "epochs": len(epoch_psnrs), "scored_epoch": scored_epoch, "seed": 0}
+        reproduce.write_json(tmp_path / experiment / f"{cell}.json", record)
+        log = [{"kind": "eval", "epoch": epoch, "psnr": value} for epoch, value in enumerate(epoch_psnrs, 1)]
+        (tmp_path / experiment / "curves").mkdir(parents=True, exist_ok=True)
+        (tmp_path / experiment / "curves" / f"{cell}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    done("table1", "mnist-lif-0.2", 20.98, 2, [20.41, 20.98, 20.84])
+    done("full-precision", "mnist-lif-0.2-fp32", 21.61, 2, [20.81, 21.61, 20.94])
+    reports.write_reports("full-precision", tmp_path, log=lambda message: None)
+    text = (tmp_path / "full-precision" / "README.md").read_text()
+    assert ("| mnist-lif-0.2-fp32 | table1/mnist-lif-0.2 | 21.61 | 20.98 | +0.63 | "
+            "20.81 / 20.41 · **21.61** / **20.98** · 20.94 / 20.84 |") in text
+    # A pair not run yet leaves its columns empty rather than failing the report.
+    assert "| fashion_mnist-lif-0.2-fp32 | table1/fashion_mnist-lif-0.2 | – | – | – | – |" in text
+    summary = json.loads((tmp_path / "full-precision" / "summary.json").read_text())
+    by_cell = {record["cell"]: record for record in summary}
+    assert by_cell["mnist-lif-0.2-fp32"]["paired_psnr"] == 20.98
+    assert by_cell["cifar10-lif-0.6-fp32"]["paired_with"] == "table1/cifar10-lif-0.6"

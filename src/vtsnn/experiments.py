@@ -208,7 +208,9 @@ class Cell:
 
     ``paper`` is a PSNR in dB for denoisers and an accuracy in [0, 1] for classifiers
     (``None`` where the paper gives none). ``run_name`` is the run's folder under the
-    runs root; cells with equal configurations share it.
+    runs root; cells with equal configurations share it. ``paired_with`` names the
+    result ("experiment/cell") this cell differs from in the one setting its experiment
+    changes, for cells that exist to be compared with it; the report sets them side by side.
     """
 
     experiment: str
@@ -217,6 +219,7 @@ class Cell:
     paper: float | None = None
     labels: dict = field(default_factory=dict)
     run_name: str = ""
+    paired_with: str = ""
 
     @property
     def is_classifier(self) -> bool:
@@ -342,9 +345,13 @@ def _mpd_order_seed0_cells() -> list[Cell]:
 
 
 def _with_seed(experiment: str, cell: Cell, seed: int) -> Cell:
-    """``cell`` trained with ``seed``, as a cell of ``experiment`` whose id ends in ``-seedN``."""
+    """``cell`` trained with ``seed``, as a cell of ``experiment`` whose id ends in ``-seedN``.
+
+    Its pair, if it has one, is the paired cell with the same seed.
+    """
+    paired_with = f"{cell.paired_with}-seed{seed}" if cell.paired_with else ""
     return Cell(experiment, f"{cell.cell_id}-seed{seed}", dataclasses.replace(cell.config, seed=seed),
-                cell.paper, {**cell.labels, "seed": seed})
+                cell.paper, {**cell.labels, "seed": seed}, paired_with=paired_with)
 
 
 def without_seed_suffix(cell_id: str) -> str:
@@ -529,11 +536,16 @@ def _residual_target_cells() -> list[Cell]:
     seeded = [_with_seed("residual-targets", cell(dataset, neuron, noise), seed)
               for seed in RESIDUAL_TARGET_SEEDS for dataset, neuron, noise in RESIDUAL_TARGET_SEEDED]
     targets_alone = cell("cifar10", "if", 0.2, lr=1e-3, ema_decay=0.0)
+
+    def fp32_seed(seed: int) -> Cell:
+        # Paired with the bf16 run of the same seed where this experiment has one.
+        fp32 = _with_seed("residual-targets", _in_fp32(targets_alone), seed)
+        return fp32 if seed in TARGETS_ALONE_SEEDS else dataclasses.replace(fp32, paired_with="")
     return ([cell(dataset, neuron, 0.2) for dataset in TABLE1_DATASETS for neuron in ("if", "lif")]
             + [cell("cifar10", "lif", 0.6), targets_alone] + seeded
             + [_with_seed("residual-targets", targets_alone, seed) for seed in TARGETS_ALONE_SEEDS]
             + [_in_fp32(targets_alone)]
-            + [_with_seed("residual-targets", _in_fp32(targets_alone), seed) for seed in TARGETS_ALONE_FP32_SEEDS])
+            + [fp32_seed(seed) for seed in TARGETS_ALONE_FP32_SEEDS])
 
 
 def _in_fp32(cell: Cell) -> Cell:
@@ -542,10 +554,10 @@ def _in_fp32(cell: Cell) -> Cell:
     On a CPU without bf16 arithmetic fp32 is the fast mode (8x bf16's training speed on an
     AVX2 EPYC); a bf16 run and an fp32 run of one recipe and seed part ways within an
     epoch (results/one-epoch-fp32), so the fp32 cell is a configuration of its own, not
-    another seed of the bf16 one.
+    another seed of the bf16 one. It is paired with ``cell``.
     """
     return Cell(cell.experiment, f"{cell.cell_id}-fp32", dataclasses.replace(cell.config, precision="fp32"),
-                cell.paper, {**cell.labels, "precision": "fp32"})
+                cell.paper, {**cell.labels, "precision": "fp32"}, paired_with=f"{cell.experiment}/{cell.cell_id}")
 
 
 def _recipe_part_cells() -> list[Cell]:
@@ -570,14 +582,16 @@ def _full_precision_cells() -> list[Cell]:
     """:data:`FULL_PRECISION_CELLS`, each configured as its recorded Table 1 run but in fp32.
 
     The recorded runs trained in bf16; only the arithmetic differs here, so each pair
-    starts from the same weights and sees the same batches.
+    starts from the same weights and sees the same batches. Each cell is paired with its
+    Table 1 run.
     """
     cells = []
     for dataset, neuron, noise in FULL_PRECISION_CELLS:
         config = _as_table1_run(dataset, noise, neuron, precision="fp32")
-        cells.append(Cell("full-precision", f"{dataset}-{neuron}-{noise:g}-fp32", config,
-                          _table1_paper(dataset, neuron, noise),
-                          {"dataset": dataset, "neuron": neuron, "noise": noise, "precision": "fp32"}))
+        table1_id = f"{dataset}-{neuron}-{noise:g}"
+        cells.append(Cell("full-precision", f"{table1_id}-fp32", config, _table1_paper(dataset, neuron, noise),
+                          {"dataset": dataset, "neuron": neuron, "noise": noise, "precision": "fp32"},
+                          paired_with=f"table1/{table1_id}"))
     return cells
 
 

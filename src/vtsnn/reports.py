@@ -1,8 +1,8 @@
 """The reports of ``vtsnn reproduce``: each experiment's table, summary and figures.
 
 :func:`write_reports` rebuilds ``results/<experiment>/README.md`` (our number beside
-the paper's and the noisy input's, means over seeds, per-epoch scores, firing rates,
-provenance), ``summary.json`` (one record per cell) and the figures from the cell
+the paper's and the noisy input's, means over seeds, per-epoch scores, paired cells
+beside their pairs, firing rates, provenance), ``summary.json`` (one record per cell) and the figures from the cell
 files present, so shards that finish at different times each leave a consistent, if
 partial, table. The experiments themselves are :mod:`vtsnn.experiments`, the running :mod:`vtsnn.reproduce`.
 """
@@ -46,14 +46,26 @@ def collect_records(name: str, out_root) -> list[dict]:
             # The cell's labels as defined now: a result stored before a label column was
             # added to its experiment (e.g. long-training's loss) would show a blank there.
             result = {**result, "labels": {**result.get("labels", {}), **cell.labels}}
+        if cell.paired_with:
+            result = {**result, **_paired_fields(cell.paired_with, Path(out_root))}
         records.append(result)
     return records
+
+
+def _paired_fields(paired_with: str, out_root: Path) -> dict:
+    """The paired run's scores as they stand now (read at report time: either run may be redone)."""
+    experiment, cell_id = paired_with.split("/")
+    pair = read_result(out_root / experiment / f"{cell_id}.json") or {}
+    scores = epoch_scores(out_root / experiment / CURVES / f"{cell_id}.jsonl")
+    return {"paired_with": paired_with, "paired_psnr": pair.get("psnr"),
+            "paired_scored_epoch": pair.get("scored_epoch") or pair.get("epochs"),
+            "paired_epoch_psnr": {epoch: test for epoch, test, _ in scores}}
 
 
 SUMMARY_KEYS = ("experiment", "cell", "status", "dataset", "noise", "neuron", "encoder", "decoder", "training",
                 "temporal_grad", "output_threshold", "steps", "psnr", "noisy_psnr", "paper_psnr", "mse",
                 "output_rate", "accuracy", "paper_accuracy", "epochs", "scored_epoch", "selected_by", "val_psnr",
-                "seed", "test_images", "wall_seconds", "cpu_seconds",
+                "seed", "test_images", "wall_seconds", "cpu_seconds", "paired_with", "paired_psnr",
                 "command")
 
 
@@ -152,6 +164,7 @@ def markdown_report(experiment: Experiment, records: list[dict], data_dir=None, 
     lines += _roundtrip_section(experiment, data_dir) + _energy_section(records)
     if experiment.per_epoch and curves_folder is not None:
         lines += _per_epoch_section(records, Path(curves_folder))
+    lines += _paired_section(records, curves_folder)
     lines += _firing_rate_section(records) + _curves_section(records, curves_folder) + _provenance_section(records)
     return "\n".join(lines)
 
@@ -410,6 +423,39 @@ def _per_epoch_section(records: list[dict], curves_folder: Path) -> list[str]:
             texts.append(f"**{text}**" if epoch == scored[cell] else text)
         lines.append(f"| {cell} | " + " | ".join(texts) + " |")
     return lines + [""]
+
+
+def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str]:
+    """Each paired cell beside its pair: scored PSNR, the difference, and test PSNR after each epoch."""
+    paired = [r for r in records if r.get("paired_with")]
+    if not paired:
+        return []
+    lines = ["## Beside the paired runs", "",
+             "Each cell beside the run it differs from in one setting (the pair's result as committed now): "
+             "the scored PSNR of both and their difference, then the test PSNR after each epoch, "
+             "this cell's / the pair's, bold where each was scored.", "",
+             "| cell | paired run | PSNR | paired PSNR | difference | by epoch |", "|---|---|---|---|---|---|"]
+    for record in paired:
+        ours, theirs = record.get("psnr"), record.get("paired_psnr")
+        difference = f"{ours - theirs:+.2f}" if ours is not None and theirs is not None else "–"
+        mine = ({epoch: test for epoch, test, _ in epoch_scores(Path(curves_folder) / f"{record['cell']}.jsonl")}
+                if curves_folder is not None else {})
+        theirs_by_epoch = record["paired_epoch_psnr"]
+        by_epoch = " · ".join(
+            f"{_epoch_text(mine, epoch, record.get('scored_epoch') or record.get('epochs'))} / "
+            f"{_epoch_text(theirs_by_epoch, epoch, record.get('paired_scored_epoch'))}"
+            for epoch in sorted({*mine, *theirs_by_epoch}))
+        lines.append(f"| {record['cell']} | {record['paired_with']} | {number_text(ours)} | "
+                     f"{number_text(theirs)} | {difference} | {by_epoch or '–'} |")
+    return lines + [""]
+
+
+def _epoch_text(scores: dict[int, float], epoch: int, scored_epoch: int | None) -> str:
+    """The test PSNR after ``epoch``, bold if it is the scored one."""
+    if epoch not in scores:
+        return "–"
+    text = number_text(scores[epoch])
+    return f"**{text}**" if epoch == scored_epoch else text
 
 
 def _provenance_section(records: list[dict]) -> list[str]:
