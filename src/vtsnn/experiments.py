@@ -821,7 +821,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "Each run is configured as its recorded Table 1 run (results/table1: "
                f"{TABLE1_EPOCHS_AT_0_2['if']} epochs for IF at η = 0.2, {TABLE1_EPOCHS_ABOVE_0_2} otherwise, "
                f"{VALIDATION_IMAGES} training images held out to pick the epoch, seed 0) but trained and scored in "
-               "fp32 instead of bf16: the same initial weights and batches, only the arithmetic differs. These "
+               "fp32 instead of bf16: the same initial weights and batches, only the arithmetic differs (and "
+               "the machine, where the two ran on different processors: a run does not repeat exactly across "
+               "processors even in one arithmetic, results/recipe-parts; the compute of each is in its JSON). These "
                "are the cells under the paper's VTSNN-IF number (Table 1's target) where the same-architecture "
                "ANN leaves room (results/ann-ceiling). \"PSNR (paper)\" is the paper's number for the same "
                "neuron.", per_epoch=True),
