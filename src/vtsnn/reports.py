@@ -2,8 +2,8 @@
 
 :func:`write_reports` rebuilds ``results/<experiment>/README.md`` (our number beside
 the paper's and the noisy input's, means over seeds, per-epoch scores, paired cells
-beside their pairs, firing rates, provenance), ``summary.json`` (one record per cell) and the figures from the cell
-files present, so shards that finish at different times each leave a consistent, if
+beside their pairs, firing rates, provenance), ``summary.json`` (one record per cell)
+and the figures from the cell files present, so shards that finish at different times each leave a consistent, if
 partial, table. The experiments themselves are :mod:`vtsnn.experiments`, the running :mod:`vtsnn.reproduce`.
 """
 
@@ -24,7 +24,7 @@ from .experiments import (DATASET_NAMES, EXPERIMENTS, FIG5_IMAGE_INDEX, FIG6_STE
                           base_cells, without_seed_suffix)
 from .models import OUTPUT_LAYER
 from .reproduce import (duration_text, number_text, percent_text, read_log, read_result, scored_checkpoint,
-                        stored_config, write_json)
+                        scored_epoch, stored_config, write_json)
 from .config import TrainConfig
 from .run_folder import latest_checkpoint
 from .train import denoise_images, encode_input, load_trained, output_to_image, pick_device, prepare_model
@@ -58,7 +58,7 @@ def _paired_fields(paired_with: str, out_root: Path) -> dict:
     pair = read_result(out_root / experiment / f"{cell_id}.json") or {}
     scores = epoch_scores(out_root / experiment / CURVES / f"{cell_id}.jsonl")
     return {"paired_with": paired_with, "paired_psnr": pair.get("psnr"),
-            "paired_scored_epoch": pair.get("scored_epoch") or pair.get("epochs"),
+            "paired_scored_epoch": scored_epoch(pair),
             "paired_epoch_psnr": {epoch: test for epoch, test, _ in scores}}
 
 
@@ -442,7 +442,7 @@ def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str
                 if curves_folder is not None else {})
         theirs_by_epoch = record["paired_epoch_psnr"]
         by_epoch = " · ".join(
-            f"{_epoch_text(mine, epoch, record.get('scored_epoch') or record.get('epochs'))} / "
+            f"{_epoch_text(mine, epoch, scored_epoch(record))} / "
             f"{_epoch_text(theirs_by_epoch, epoch, record.get('paired_scored_epoch'))}"
             for epoch in sorted({*mine, *theirs_by_epoch}))
         lines.append(f"| {record['cell']} | {record['paired_with']} | {number_text(ours)} | "
@@ -450,12 +450,12 @@ def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str
     return lines + [""]
 
 
-def _epoch_text(scores: dict[int, float], epoch: int, scored_epoch: int | None) -> str:
+def _epoch_text(scores: dict[int, float], epoch: int, scored: int | None) -> str:
     """The test PSNR after ``epoch``, bold if it is the scored one."""
     if epoch not in scores:
         return "–"
     text = number_text(scores[epoch])
-    return f"**{text}**" if epoch == scored_epoch else text
+    return f"**{text}**" if epoch == scored else text
 
 
 def _provenance_section(records: list[dict]) -> list[str]:

@@ -57,6 +57,11 @@ def _epochs_text(count: int) -> str:
     return f"{count} epoch" + ("" if count == 1 else "s")
 
 
+def scored_epoch(result: dict) -> int | None:
+    """The epoch a result was scored at: the one its validation picked, else its last (older records)."""
+    return result.get("scored_epoch") or result.get("epochs")
+
+
 def run_status(cell: Cell, runs_root, out_root) -> str:
     """One line: how far the cell's run and its result are."""
     run_dir = Path(runs_root) / cell.run_name
@@ -80,7 +85,7 @@ def run_status(cell: Cell, runs_root, out_root) -> str:
         state = "not started"
     if result:
         # A validation set may have picked an earlier epoch than the last one trained.
-        epochs, scored = result["epochs"], result.get("scored_epoch") or result["epochs"]
+        epochs, scored = result["epochs"], scored_epoch(result)
         state += f"; result: {_metric_text(result)} at epoch {scored}" + (f" of {epochs}" if scored != epochs else "")
     return state
 
