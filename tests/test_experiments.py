@@ -28,7 +28,7 @@ def test_every_experiment_has_its_cells():
                       "energy": 1, "seeds": 3, "table2-seeds": 39, "mpd-order": 12, "ann-ceiling": 12, "noise-scale": 4,
                       "training-rules": 3, "output-threshold": 6, "learning-rate": 15, "lif-tau": 6,
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
-                      "long-training": 3, "plane-weights": 6,
+                      "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5}
     assert len(cells("all")) == sum(counts.values())
@@ -253,20 +253,28 @@ def test_lr_and_average_crosses_both_levers_and_trains_only_the_combination_anew
             assert cell.run_name == shared.run_name
 
 
-def test_long_training_trains_two_cells_of_other_experiments_longer_unless_told_and_cifar_with_more_seeds():
-    shorter = {"fashion_mnist": by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"],
-               "cifar10": by_id("residual-targets")["cifar10-if-0.2-residual"]}
-    longer, seeded = cells("long-training")[:2], cells("long-training")[2:]
-    assert [cell.config.dataset for cell in longer] == list(shorter)
+def test_long_training_trains_cells_of_other_experiments_longer_unless_told_and_cifar_with_more_seeds():
+    shorter = {"fashion_mnist-if-0.2": by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"],
+               "cifar10-if-0.2": by_id("residual-targets")["cifar10-if-0.2-residual"]}
+    residual = by_id("residual-targets")
+    shorter.update({f"{dataset}-lif-{noise:g}": residual[f"{dataset}-lif-{noise:g}-residual-lr0.01-ema0.999"]
+                    for dataset, noise in experiments.LONG_LIF_CELLS})
+    all_cells = cells("long-training")
+    seeded = [cell for cell in all_cells if cell.config.seed != 0]
+    longer = [cell for cell in all_cells if cell.config.seed == 0]
+    cifar = longer[1]
     assert [(cell.cell_id, cell.config) for cell in seeded] == [
-        (f"{longer[1].cell_id}-seed{seed}", dataclasses.replace(longer[1].config, seed=seed))
+        (f"{cifar.cell_id}-seed{seed}", dataclasses.replace(cifar.config, seed=seed))
         for seed in experiments.LONG_TRAINING_SEEDS]
+    assert len(longer) == len(shorter)
     for long in longer:
-        short = shorter[long.config.dataset]
-        epochs = experiments.LONG_TRAINING_EPOCHS[long.config.dataset]
+        short = shorter[f"{long.config.dataset}-{long.config.neuron}-{long.config.noise:g}"]
+        epochs = (experiments.LONG_LIF_EPOCHS if long.config.neuron == "lif"
+                  else experiments.LONG_TRAINING_EPOCHS[long.config.dataset])
         assert epochs > short.config.epochs
         assert long.config == dataclasses.replace(short.config, epochs=epochs)
         assert long.run_name == f"long-training/{long.cell_id}" and long.paper == short.paper
+        assert long.labels["neuron"] == long.config.neuron and long.labels["noise"] == long.config.noise
     assert {cell.config.epochs for cell in cells("long-training", epochs=2)} == {2}
 
 

@@ -85,10 +85,11 @@ def test_a_stored_result_takes_the_labels_its_cell_has_now(tmp_path):
               "labels": {"dataset": "fashion_mnist"}}
     reproduce.write_json(tmp_path / "long-training" / f"{record['cell']}.json", record)
     stored = reports.collect_records("long-training", tmp_path)[0]
-    assert stored["labels"] == {"dataset": "fashion_mnist", "loss": "bitplane", "lr": 0.01, "ema_decay": 0.999}
+    assert stored["labels"] == {"dataset": "fashion_mnist", "neuron": "if", "noise": 0.2, "loss": "bitplane",
+                                "lr": 0.01, "ema_decay": 0.999}
     reports.write_reports("long-training", tmp_path, log=lambda message: None)
     text = (tmp_path / "long-training" / "README.md").read_text()
-    assert "| F-MNIST | bitplane | 0.01 | 0.999 | 15.97 | 20.00 |" in text
+    assert "| F-MNIST | if | 0.2 | bitplane | 0.01 | 0.999 | 15.97 | 20.00 |" in text
 
 
 def test_seed_groups_gather_each_configuration_across_seeds():
