@@ -187,6 +187,14 @@ def test_add_command_fits_a_vtsnn_parser(tmp_path, capsys):
     assert out.startswith("4 cells") and "table1/mnist-if-0.2" in out and "paper 23.57 dB" in out
 
 
+def test_the_list_names_each_paired_cells_pair(tmp_path, capsys):
+    argv = ["reproduce", "full-precision", "--list", "--subset", "id=mnist-lif-0.2-fp32", "--runs-dir",
+            str(tmp_path / "runs"), "--out", str(tmp_path / "results")]
+    assert cli_reproduce.main(argv[1:]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert line.startswith("full-precision/mnist-lif-0.2-fp32") and line.endswith("(paired with table1/mnist-lif-0.2)")
+
+
 def test_run_status_names_the_epoch_its_result_scored(tmp_path):
     cell = by_id("table1")["cifar10-if-0.2"]
     record = {"cell": cell.cell_id, "status": "done", "psnr": 18.13, "noisy_psnr": 14.72, "epochs": 5}

@@ -151,8 +151,10 @@ def list_cells(args: argparse.Namespace, selected, shard) -> int:
         paper = "" if cell.paper is None else (
             f"paper {100 * cell.paper:.1f}%" if cell.is_classifier else f"paper {cell.paper:.2f} dB")
         shared = "" if cell.run_name == f"{cell.experiment}/{cell.cell_id}" else f" (run of {cell.run_name})"
+        # The report sets a paired cell beside its pair (same run but for the arithmetic).
+        paired = f" (paired with {cell.paired_with})" if cell.paired_with else ""
         print(f"{cell.experiment + '/' + cell.cell_id:<{width}}  {paper:<16} "
-              f"{run_status(cell, args.runs_dir, args.out)}{shared}")
+              f"{run_status(cell, args.runs_dir, args.out)}{shared}{paired}")
     return 0
 
 
