@@ -257,8 +257,8 @@ def test_long_training_trains_cells_of_other_experiments_longer_unless_told_and_
     shorter = {"fashion_mnist-if-0.2": by_id("lr-and-average")["fashion_mnist-if-0.2-lr0.01-ema0.999"],
                "cifar10-if-0.2": by_id("residual-targets")["cifar10-if-0.2-residual"]}
     residual = by_id("residual-targets")
-    shorter.update({f"{dataset}-lif-{noise:g}": residual[f"{dataset}-lif-{noise:g}-residual-lr0.01-ema0.999"]
-                    for dataset, noise in experiments.LONG_LIF_CELLS})
+    shorter.update({f"{residual[cell_id].config.dataset}-lif-{residual[cell_id].config.noise:g}": residual[cell_id]
+                    for cell_id in experiments.LONG_LIF_CELLS})
     all_cells = cells("long-training")
     seeded = [cell for cell in all_cells if cell.config.seed != 0]
     longer = [cell for cell in all_cells if cell.config.seed == 0]

@@ -151,7 +151,7 @@ LONG_TRAINING_SEEDS = (1,)
 # The LIF cells still under the paper's IF number that residual-targets trains for 3 epochs
 # (MNIST LIF at 0.2, 1.1 dB under; CIFAR-10 LIF at 0.6, 0.8 dB under on the mean of three
 # seeds), trained for LONG_LIF_EPOCHS: the one lever of the list not yet tried on LIF.
-LONG_LIF_CELLS = (("mnist", 0.2), ("cifar10", 0.6))
+LONG_LIF_CELLS = ("mnist-lif-0.2-residual-lr0.01-ema0.999", "cifar10-lif-0.6-residual-lr0.01-ema0.999")
 LONG_LIF_EPOCHS = 10
 # Held out of the training images by the training-rules experiment, to pick each run's epoch.
 VALIDATION_IMAGES = 5000
@@ -462,10 +462,9 @@ def _long_training_cells() -> list[Cell]:
                   epochs=LONG_TRAINING_EPOCHS["cifar10"], val_size=VALIDATION_IMAGES)
     fmnist_cell, cifar_cell = [_long_cell(f"{config.dataset}-if-0.2-{name}", config)
                                for name, config in (("lr0.01-ema0.999", fmnist), ("residual", cifar))]
-    lif_cells = [_long_cell(f"{dataset}-lif-{noise:g}-residual{_lever_suffix(1e-2, EMA_DECAYS[-1])}",
-                            _as_table1_run(dataset, noise, "lif", loss="bitplane-residual", lr=1e-2,
-                                           ema_decay=EMA_DECAYS[-1], epochs=LONG_LIF_EPOCHS))
-                 for dataset, noise in LONG_LIF_CELLS]
+    residual = {cell.cell_id: cell for cell in _residual_target_cells()}
+    lif_cells = [_long_cell(cell_id, dataclasses.replace(residual[cell_id].config, epochs=LONG_LIF_EPOCHS))
+                 for cell_id in LONG_LIF_CELLS]
     return ([fmnist_cell, cifar_cell] + [_with_seed("long-training", cifar_cell, seed) for seed in LONG_TRAINING_SEEDS]
             + lif_cells)
 
