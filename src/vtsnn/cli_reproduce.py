@@ -53,6 +53,7 @@ DESCRIPTION = (
     "           with seeds 1 and 2, CIFAR-10 IF's targets alone with seed 1\n"
     "  recipe-parts  MNIST IF at eta 0.2 with the residual targets and the levers, alone and together\n"
     "  full-precision  Table 1's runs still under the paper's IF number (with room), again in fp32\n"
+    "  lif-rate  residual-targets' LIF cells under the paper's IF number at the peak rate 3e-3 instead of 1e-2\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
