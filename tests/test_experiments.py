@@ -30,7 +30,7 @@ def test_every_experiment_has_its_cells():
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
-                      "recipe-parts": 4, "full-precision": 5}
+                      "recipe-parts": 4, "full-precision": 5, "lif-rate": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -418,13 +418,30 @@ def test_full_precision_cells_are_table1s_recorded_runs_in_fp32():
         assert cell.paired_with == f"table1/{twin.cell_id}"
 
 
-def test_every_pair_is_a_cell_that_differs_in_the_arithmetic_alone():
+def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone():
     # Against the committed records: a pair is compared with the run it was, or will be, set beside.
     every = {f"{cell.experiment}/{cell.cell_id}": cell
              for cell in cells("all", recorded_in=Path(__file__).parents[1] / "results")}
     paired = [cell for cell in every.values() if cell.paired_with]
-    assert {cell.experiment for cell in paired} == {"full-precision", "residual-targets"}
+    # Each experiment's setting, and its value in the runs its cells are set beside.
+    changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
+               "lif-rate": ("lr", 1e-2)}
+    assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
-        assert (cell.config.precision, pair.config.precision) == ("fp32", "bf16")
-        assert dataclasses.replace(cell.config, precision="bf16") == pair.config
+        setting, pair_value = changed[cell.experiment]
+        assert getattr(pair.config, setting) == pair_value != getattr(cell.config, setting)
+        assert dataclasses.replace(cell.config, **{setting: pair_value}) == pair.config
+
+
+def test_lif_rate_cells_are_residual_targets_lif_cells_at_a_lower_peak_rate():
+    residual = by_id("residual-targets")
+    rate = cells("lif-rate")
+    assert [(c.config.dataset, c.config.noise, c.config.lr) for c in rate] == \
+        [(dataset, noise, lr) for lr in experiments.LIF_RATE_LRS for dataset, noise in experiments.LIF_RATE_CELLS]
+    for cell in rate:
+        twin = residual[cell.paired_with.removeprefix("residual-targets/")]
+        assert cell.config.neuron == "lif" and cell.config.loss == "bitplane-residual" and cell.config.lr < 1e-2
+        assert cell.cell_id == twin.cell_id.replace("lr0.01", f"lr{cell.config.lr:g}")
+        assert cell.paper == twin.paper and cell.labels["lr"] == cell.config.lr
+        assert cell.run_name == f"lif-rate/{cell.cell_id}"
