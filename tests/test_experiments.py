@@ -30,7 +30,8 @@ def test_every_experiment_has_its_cells():
                       "lif-init": 6, "weight-average": 10, "lr-and-average": 20,
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
-                      "recipe-parts": 4, "full-precision": 5, "lif-rate": 4}
+                      "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
+                      "residual-tau": 8}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -425,7 +426,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     paired = [cell for cell in every.values() if cell.paired_with]
     # Each experiment's setting, and its value in the runs its cells are set beside.
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
-               "lif-rate": ("lr", 1e-2)}
+               "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -445,3 +446,15 @@ def test_lif_rate_cells_are_residual_targets_lif_cells_at_a_lower_peak_rate():
         assert cell.cell_id == twin.cell_id.replace("lr0.01", f"lr{cell.config.lr:g}")
         assert cell.paper == twin.paper and cell.labels["lr"] == cell.config.lr
         assert cell.run_name == f"lif-rate/{cell.cell_id}"
+
+
+def test_residual_tau_cells_are_residual_targets_lif_cells_with_a_longer_memory():
+    residual = by_id("residual-targets")
+    longer = cells("residual-tau")
+    assert [(c.config.dataset, c.config.noise, c.config.tau) for c in longer] == \
+        [(dataset, noise, tau) for tau in experiments.RESIDUAL_TAUS for dataset, noise in experiments.LIF_RATE_CELLS]
+    for cell in longer:
+        twin = residual[cell.paired_with.removeprefix("residual-targets/")]
+        assert twin.config.tau == 1.1 < cell.config.tau and cell.config.neuron == "lif"
+        assert cell.cell_id == f"{twin.cell_id}-tau{cell.config.tau:g}" and cell.labels["tau"] == cell.config.tau
+        assert cell.paper == twin.paper and cell.run_name == f"residual-tau/{cell.cell_id}"

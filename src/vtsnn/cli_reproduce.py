@@ -54,6 +54,7 @@ DESCRIPTION = (
     "  recipe-parts  MNIST IF at eta 0.2 with the residual targets and the levers, alone and together\n"
     "  full-precision  Table 1's runs still under the paper's IF number (with room), again in fp32\n"
     "  lif-rate  residual-targets' LIF cells under the paper's IF number at the peak rate 3e-3 instead of 1e-2\n"
+    "  residual-tau  the same LIF cells with the membrane time constant 2 and 4 instead of 1.1\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
