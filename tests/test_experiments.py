@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 10}
+                      "residual-tau": 11}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -451,13 +451,16 @@ def test_lif_rate_cells_are_residual_targets_lif_cells_at_a_lower_peak_rate():
 def test_residual_tau_cells_are_residual_targets_lif_cells_with_a_longer_memory():
     residual = by_id("residual-targets")
     every = cells("residual-tau")
-    longer, seeded = every[:-len(experiments.RESIDUAL_TAU_SEEDS)], every[-len(experiments.RESIDUAL_TAU_SEEDS):]
+    longer = [cell for cell in every if cell.config.seed == 0]
     assert [(c.config.dataset, c.config.noise, c.config.tau) for c in longer] == \
         [(dataset, noise, tau) for tau in experiments.RESIDUAL_TAUS for dataset, noise in experiments.LIF_RATE_CELLS]
-    twin = by_id("residual-tau")[experiments.RESIDUAL_TAU_SEEDED]
-    for seed, cell in zip(experiments.RESIDUAL_TAU_SEEDS, seeded, strict=True):
-        assert cell.cell_id == f"{twin.cell_id}-seed{seed}" and cell.paired_with == ""
-        assert cell.config == dataclasses.replace(twin.config, seed=seed)
+    seeded = every[len(longer):]
+    twins = by_id("residual-tau")
+    assert [cell.cell_id for cell in seeded] == [f"{cell_id}-seed{seed}" for cell_id, seeds in
+                                                 experiments.RESIDUAL_TAU_SEEDED.items() for seed in seeds]
+    for cell in seeded:
+        twin = twins[experiments.without_seed_suffix(cell.cell_id)]
+        assert cell.config == dataclasses.replace(twin.config, seed=cell.config.seed) and cell.paired_with == ""
     for cell in longer:
         twin = residual[cell.paired_with.removeprefix("residual-targets/")]
         assert twin.config.tau == 1.1 < cell.config.tau and cell.config.neuron == "lif"
