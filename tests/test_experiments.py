@@ -439,7 +439,7 @@ def test_lif_rate_cells_are_residual_targets_lif_cells_at_a_lower_peak_rate():
     residual = by_id("residual-targets")
     rate = cells("lif-rate")
     assert [(c.config.dataset, c.config.noise, c.config.lr) for c in rate] == \
-        [(dataset, noise, lr) for lr in experiments.LIF_RATE_LRS for dataset, noise in experiments.LIF_RATE_CELLS]
+        [(dataset, noise, lr) for lr in experiments.LIF_RATE_LRS for dataset, noise in experiments.LIF_GAP_CELLS]
     for cell in rate:
         twin = residual[cell.paired_with.removeprefix("residual-targets/")]
         assert cell.config.neuron == "lif" and cell.config.loss == "bitplane-residual" and cell.config.lr < 1e-2
@@ -453,7 +453,7 @@ def test_residual_tau_cells_are_residual_targets_lif_cells_with_a_longer_memory(
     every = cells("residual-tau")
     longer = [cell for cell in every if cell.config.seed == 0]
     assert [(c.config.dataset, c.config.noise, c.config.tau) for c in longer] == \
-        [(dataset, noise, tau) for tau in experiments.RESIDUAL_TAUS for dataset, noise in experiments.LIF_RATE_CELLS]
+        [(dataset, noise, tau) for tau in experiments.RESIDUAL_TAUS for dataset, noise in experiments.LIF_GAP_CELLS]
     seeded = every[len(longer):]
     twins = by_id("residual-tau")
     assert [cell.cell_id for cell in seeded] == [f"{cell_id}-seed{seed}" for cell_id, seeds in

@@ -173,11 +173,11 @@ DECODED_LOSS_DATASETS = ("mnist", "fashion_mnist")
 # three paired seeds (results/one-epoch-fp32): full-precision asks whether these gain too.
 FULL_PRECISION_CELLS = (("cifar10", "lif", 0.6), ("mnist", "lif", 0.2), ("cifar10", "lif", 0.2),
                         ("fashion_mnist", "if", 0.2), ("fashion_mnist", "lif", 0.2))
-# lif-rate: residual-targets' LIF cells under the paper's IF number (largest gap first),
-# trained at each of LIF_RATE_LRS instead of 1e-2. At 1e-2 CIFAR-10 LIF at 0.6's training
+# residual-targets' LIF cells under the paper's IF number (largest gap first): lif-rate
+# trains them at each of LIF_RATE_LRS instead of 1e-2. At 1e-2 CIFAR-10 LIF at 0.6's training
 # loss stayed flat for seven of ten epochs (results/long-training), so its 3-epoch runs may
 # owe their score to the cosine decay of the rate rather than to its peak.
-LIF_RATE_CELLS = (("fashion_mnist", 0.2), ("cifar10", 0.2), ("mnist", 0.2), ("cifar10", 0.6))
+LIF_GAP_CELLS = (("fashion_mnist", 0.2), ("cifar10", 0.2), ("mnist", 0.2), ("cifar10", 0.6))
 LIF_RATE_LRS = (3e-3,)
 # residual-tau: the same cells with these membrane time constants instead of 1.1. At 1.1
 # a LIF neuron keeps 9 % of its membrane from one step to the next, so an output plane
@@ -635,34 +635,37 @@ def _full_precision_cells() -> list[Cell]:
 
 
 def _lif_rate_cells() -> list[Cell]:
-    """residual-targets' cells for :data:`LIF_RATE_CELLS` at each of :data:`LIF_RATE_LRS`, rate-major.
+    """residual-targets' cells for :data:`LIF_GAP_CELLS` at each of :data:`LIF_RATE_LRS`, rate-major.
 
     Only Adam's peak rate differs (the cosine schedule scales with it), so each cell is
     paired with residual-targets' run at 1e-2.
     """
-    residual = {cell.cell_id: cell for cell in _residual_target_cells()}
     cells = []
     for lr in LIF_RATE_LRS:
-        for dataset, noise in LIF_RATE_CELLS:
-            source = residual[f"{dataset}-lif-{noise:g}-residual{_lever_suffix(1e-2, EMA_DECAYS[-1])}"]
+        for source in _residual_lif_gap_cells():
             config = dataclasses.replace(source.config, lr=lr)
-            cell_id = f"{dataset}-lif-{noise:g}-residual{_lever_suffix(lr, config.ema_decay)}"
+            cell_id = f"{config.dataset}-lif-{config.noise:g}-residual{_lever_suffix(lr, config.ema_decay)}"
             cells.append(Cell("lif-rate", cell_id, config, source.paper, {**source.labels, "lr": lr},
                               paired_with=f"residual-targets/{source.cell_id}"))
     return cells
 
 
+def _residual_lif_gap_cells() -> list[Cell]:
+    """residual-targets' cells (lr 1e-2, averaging) for :data:`LIF_GAP_CELLS`, in that order."""
+    residual = {cell.cell_id: cell for cell in _residual_target_cells()}
+    return [residual[f"{dataset}-lif-{noise:g}-residual{_lever_suffix(1e-2, EMA_DECAYS[-1])}"]
+            for dataset, noise in LIF_GAP_CELLS]
+
+
 def _residual_tau_cells() -> list[Cell]:
-    """residual-targets' cells for :data:`LIF_RATE_CELLS` with each of :data:`RESIDUAL_TAUS`, tau-major.
+    """residual-targets' cells for :data:`LIF_GAP_CELLS` with each of :data:`RESIDUAL_TAUS`, tau-major.
 
     Only the time constant differs, so each cell is paired with residual-targets' run.
     Then :data:`RESIDUAL_TAU_SEEDED`'s cells again with their other seeds.
     """
-    residual = {cell.cell_id: cell for cell in _residual_target_cells()}
     cells = []
     for tau in RESIDUAL_TAUS:
-        for dataset, noise in LIF_RATE_CELLS:
-            source = residual[f"{dataset}-lif-{noise:g}-residual{_lever_suffix(1e-2, EMA_DECAYS[-1])}"]
+        for source in _residual_lif_gap_cells():
             cells.append(Cell("residual-tau", f"{source.cell_id}-tau{tau:g}",
                               dataclasses.replace(source.config, tau=tau), source.paper,
                               {**source.labels, "tau": tau}, paired_with=f"residual-targets/{source.cell_id}"))
@@ -933,8 +936,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "plane hardly depends on the planes before it, while the residual targets ask for the bit "
                "that corrects the planes already emitted. Each cell is set beside residual-targets' run "
                "at tau 1.1; results/lif-tau tried these constants with Table 1's loss and rate. The cells "
-               "ending in -seed1 and -seed2 repeat MNIST's and CIFAR-10 at 0.6's tau 2 cells with other seeds (another initialization, order of "
-               "the images and training noise). "
+               "ending in -seed1 and -seed2 repeat the tau 2 cells of MNIST and of CIFAR-10 at η = 0.6 with other "
+               "seeds (another initialization, order of the images and training noise). "
                "\"PSNR (paper)\" is the paper's number for LIF at the cell's η; Table 1's target is its IF "
                "number.", per_epoch=True),
 )}
