@@ -640,9 +640,10 @@ def _lif_rate_cells() -> list[Cell]:
     Only Adam's peak rate differs (the cosine schedule scales with it), so each cell is
     paired with residual-targets' run at 1e-2.
     """
+    sources = _residual_lif_gap_cells()
     cells = []
     for lr in LIF_RATE_LRS:
-        for source in _residual_lif_gap_cells():
+        for source in sources:
             config = dataclasses.replace(source.config, lr=lr)
             cell_id = f"{config.dataset}-lif-{config.noise:g}-residual{_lever_suffix(lr, config.ema_decay)}"
             cells.append(Cell("lif-rate", cell_id, config, source.paper, {**source.labels, "lr": lr},
@@ -663,9 +664,10 @@ def _residual_tau_cells() -> list[Cell]:
     Only the time constant differs, so each cell is paired with residual-targets' run.
     Then :data:`RESIDUAL_TAU_SEEDED`'s cells again with their other seeds.
     """
+    sources = _residual_lif_gap_cells()
     cells = []
     for tau in RESIDUAL_TAUS:
-        for source in _residual_lif_gap_cells():
+        for source in sources:
             cells.append(Cell("residual-tau", f"{source.cell_id}-tau{tau:g}",
                               dataclasses.replace(source.config, tau=tau), source.paper,
                               {**source.labels, "tau": tau}, paired_with=f"residual-targets/{source.cell_id}"))
