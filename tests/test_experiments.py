@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 11}
+                      "residual-tau": 12, "distill": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -426,7 +426,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     paired = [cell for cell in every.values() if cell.paired_with]
     # Each experiment's setting, and its value in the runs its cells are set beside.
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
-               "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1)}
+               "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "distill": ("teacher", None)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -466,3 +466,28 @@ def test_residual_tau_cells_are_residual_targets_lif_cells_with_a_longer_memory(
         assert twin.config.tau == 1.1 < cell.config.tau and cell.config.neuron == "lif"
         assert cell.cell_id == f"{twin.cell_id}-tau{cell.config.tau:g}" and cell.labels["tau"] == cell.config.tau
         assert cell.paper == twin.paper and cell.run_name == f"residual-tau/{cell.cell_id}"
+
+
+def test_distill_trains_the_ann_twin_first_and_teaches_the_closest_recipes_with_its_run():
+    teacher, *students = cells("distill")
+    assert teacher.config.training == "ann" and teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2"
+    assert teacher.config == by_id("ann-ceiling")["fashion_mnist-ann-0.2"].config
+    recipes = {**{f"residual-targets/{k}": c for k, c in by_id("residual-targets").items()},
+               **{f"residual-tau/{k}": c for k, c in by_id("residual-tau").items()}}
+    assert [cell.config.neuron for cell in students] == ["if", "lif"]
+    for cell in students:
+        recipe = recipes[cell.paired_with]
+        assert cell.config.teacher == f"runs/{teacher.run_name}"
+        assert cell.config == dataclasses.replace(recipe.config, teacher=cell.config.teacher)
+        assert cell.config.dataset == "fashion_mnist" and cell.config.noise == 0.2
+        assert cell.paper == experiments.PAPER_TABLE1[("fashion_mnist", "if")][0]
+        assert cell.run_name == f"distill/{cell.cell_id}"
+    assert recipes[students[1].paired_with].config.tau == 2.0
+
+
+def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
+    moved = cells("distill", runs_root=tmp_path / "elsewhere")
+    assert moved[0].config.teacher is None
+    assert all(cell.config.teacher == str(tmp_path / "elsewhere" / "ann-ceiling" / "fashion_mnist-ann-0.2")
+               for cell in moved[1:])
+    assert [cell.run_name for cell in moved] == [cell.run_name for cell in cells("distill")]

@@ -296,3 +296,53 @@ def test_bf16_on_a_cpu_without_native_bf16_warns_that_fp32_is_faster(monkeypatch
     assert messages == ([train_module.SLOW_BF16_WARNING] if warned else [])
     assert "--precision fp32" in train_module.SLOW_BF16_WARNING
     assert isinstance(model, torch.nn.Module)
+
+
+def test_a_teacher_s_rounded_output_replaces_the_clean_image_as_the_target(tiny_mnist, tmp_path, monkeypatch):
+    train(tiny_config(training="ann", epochs=1), tmp_path / "teacher", progress=False, data_dir=tiny_mnist)
+    config = tiny_config(epochs=1, teacher=str(tmp_path / "teacher"))
+    seen = {"noisy": [], "targets": [], "clean": []}
+    real_add_noise, real_loss = train_module.add_noise, train_module.compute_loss
+
+    def add_noise(clean, noise, generator):
+        noisy = real_add_noise(clean, noise, generator)
+        seen["clean"].append(clean)
+        seen["noisy"].append(noisy)
+        return noisy
+
+    def compute_loss(output, target, config):
+        seen["targets"].append(target)
+        return real_loss(output, target, config)
+    monkeypatch.setattr(train_module, "add_noise", add_noise)
+    monkeypatch.setattr(train_module, "compute_loss", compute_loss)
+    train(config, tmp_path / "student", progress=False, data_dir=tiny_mnist)
+
+    teacher = train_module.load_teacher(config, torch.device("cpu"))
+    model, teacher_config = teacher
+    for noisy, clean, target in zip(seen["noisy"], seen["clean"], seen["targets"]):
+        expected = (train_module.denoise_images(model, noisy, teacher_config) * 255).round().to(torch.uint8)
+        assert target.dtype == torch.uint8 and torch.equal(target, expected)
+        assert not torch.equal(target, clean)
+    assert len(seen["targets"]) == 4
+
+
+def test_training_with_a_teacher_differs_from_training_on_clean_images_and_repeats(tiny_mnist, tmp_path):
+    train(tiny_config(training="ann", epochs=1), tmp_path / "teacher", progress=False, data_dir=tiny_mnist)
+    for name, teacher in (("plain", None), ("taught", tmp_path / "teacher"), ("again", tmp_path / "teacher")):
+        config = tiny_config(epochs=1, teacher=None if teacher is None else str(teacher), loss="bitplane-residual")
+        train(config, tmp_path / name, progress=False, data_dir=tiny_mnist)
+    plain, taught, again = (weights_of(tmp_path / name) for name in ("plain", "taught", "again"))
+    assert all(torch.equal(taught[k], again[k]) for k in taught)
+    assert any(not torch.equal(taught[k], plain[k]) for k in taught)
+
+
+def test_a_teacher_of_another_dataset_or_none_at_all_is_refused(tiny_mnist, tmp_path):
+    train(tiny_config(training="ann", epochs=1), tmp_path / "teacher", progress=False, data_dir=tiny_mnist)
+    with pytest.raises(CheckpointError, match="dataset: checkpoint 'mnist' vs requested 'fashion_mnist'"):
+        train_module.load_teacher(tiny_config(dataset="fashion_mnist", teacher=str(tmp_path / "teacher")),
+                                  torch.device("cpu"))
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        train(tiny_config(teacher=str(tmp_path / "missing")), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="teacher must be"):
+        tiny_config(teacher=" ")

@@ -71,6 +71,8 @@ FIELD_HELP = {
     "init": "weight initialization: default (PyTorch) or spiking (scaled for 0/1 inputs)",
     "init_gain": "gain of the spiking initialization",
     "init_from": "start from the weights of this run or checkpoint folder (same network)",
+    "teacher": ("train against this trained denoiser's output (a run or checkpoint folder of the same "
+                "dataset; its denoised noisy batch, rounded to 8 bits, replaces the clean image as the target)"),
     "v_threshold": "firing threshold of the hidden neurons",
     "output_threshold": "firing threshold of the output neurons",
     "tau": "LIF membrane time constant",

@@ -55,6 +55,7 @@ DESCRIPTION = (
     "  full-precision  Table 1's runs still under the paper's IF number (with room), again in fp32\n"
     "  lif-rate  residual-targets' LIF cells under the paper's IF number at the peak rate 3e-3 instead of 1e-2\n"
     "  residual-tau  the same LIF cells with the membrane time constant 2 and 4 instead of 1.1\n"
+    "  distill  F-MNIST IF and LIF at eta 0.2 trained against the ANN twin's output instead of the clean image\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
@@ -115,7 +116,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if args.jobs > 1 and args.shard:
         raise ValueError("give --jobs or --shard, not both (--jobs J runs the shards 0/J ... J-1/J)")
     recorded_in = args.out if args.as_recorded else None
-    selected = cells(args.name, args.epochs, args.subset, overrides, recorded_in)   # bad names fail here, before any work
+    selected = cells(args.name, args.epochs, args.subset, overrides, recorded_in, args.runs_dir)   # bad names fail here, before any work
     if args.list:
         return list_cells(args, selected, shard)
     if args.record_command:

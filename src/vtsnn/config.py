@@ -130,6 +130,7 @@ class TrainConfig(ConfigRecord):
     init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
     init_gain: float = 2.0
     init_from: str | None = None         # start from this checkpoint's weights (same network)
+    teacher: str | None = None           # train against this denoiser's output instead of the clean image
     v_threshold: float = 1.0
     output_threshold: float = 0.077
     tau: float = 1.1
@@ -174,6 +175,8 @@ class TrainConfig(ConfigRecord):
             (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
             (self.temporal_grad or not self.detach_reset,
              "detach_reset drops a gradient path through time: it needs temporal_grad"),
+            (self.teacher is None or self.teacher.strip() != "",
+             "teacher must be a run or checkpoint folder, or none"),
             (self.surrogate_alpha > 0 and math.isfinite(self.surrogate_alpha),
              f"surrogate_alpha must be a positive number, got {self.surrogate_alpha}"),
         ]

@@ -122,7 +122,7 @@ def run_experiment(name: str, out_root="results", runs_root="runs", epochs: int 
     ``recorded_in``: train each cell as its result there records (see :func:`cells`).
     """
     out_root, runs_root = Path(out_root), Path(runs_root)
-    selected = cells(name, epochs, subset, overrides, recorded_in)
+    selected = cells(name, epochs, subset, overrides, recorded_in, runs_root)
     if not selected:
         raise ValueError(f"no cell of {name} matches the subset {subset!r}; see 'vtsnn reproduce {name} --list'")
     mine = shard_cells(selected, shard)

@@ -16,6 +16,11 @@ the other planes as emitted (``losses.flip_targets``); ``"decoded-flip"`` (ours)
 decoded MSE with each bit's gradient the change in error that flipping it makes
 (``losses.flip_decoded_loss``).
 
+With ``config.teacher`` (ours) the target image is not the clean image but a trained
+denoiser's output for the same noisy batch, rounded to 8 bits (:func:`teacher_targets`):
+the clean image's bits are partly unpredictable from the noisy input, the teacher's are
+a function of it.
+
 *Decision:* the bit-plane target is the clean image encoded with the *input*
 encoder (UWE or TTFS), as the paper's "encoded label"; evaluation always decodes the
 output with the configured decoder.
@@ -250,6 +255,28 @@ def load_trained(path, expect: dict | None = None) -> tuple[torch.nn.Module, Tra
 
 # --------------------------------------------------------------------------- training
 
+def load_teacher(config: TrainConfig, device: torch.device):
+    """``(model, its config)`` of ``config.teacher``, ready on ``device``; ``None`` without one.
+
+    The teacher must denoise the student's images (same dataset and colour); its noise
+    level and method may differ.
+    """
+    if config.teacher is None:
+        return None
+    model, teacher_config = load_trained(config.teacher, expect={"dataset": config.dataset, "color": config.color})
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return prepare_model(model, teacher_config, device), teacher_config
+
+
+def teacher_targets(teacher, noisy: torch.Tensor) -> torch.Tensor:
+    """The teacher's denoised 8-bit images for the 8-bit ``noisy`` batch, on its device."""
+    model, config = teacher
+    denoised = denoise_images(model, noisy, config, batch_size=noisy.shape[0], device=noisy.device)
+    # clone(): outside inference mode, so the targets may be saved for the backward pass.
+    return (denoised * 255.0).round().clamp(0, 255).to(torch.uint8).to(noisy.device).clone()
+
+
 def initialize_from(model: torch.nn.Module, config: TrainConfig) -> None:
     """Copy the weights of ``config.init_from``, a model of the same network and method.
 
@@ -294,6 +321,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     run_dir = Path(run_dir)
     rank, world = _distributed()
     device = pick_device(device)
+    teacher = load_teacher(config, device)      # first: a wrong teacher leaves no run folder behind
     latest = claim_run_dir(run_dir, resume)
 
     torch.manual_seed(config.seed)
@@ -318,9 +346,10 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
         clean = train_images[indices]
         noisy = add_noise(clean, config.noise, generator)   # same draw on every rank
         clean, noisy = clean[rank::world].to(device), noisy[rank::world].to(device)
+        target = clean if teacher is None else teacher_targets(teacher, noisy)
         with autocast_for(config, device):
             output = model(encode_input(noisy, config))
-        return compute_loss(output, clean, config)
+        return compute_loss(output, target, config)
 
     def evaluate_epoch():
         scores = evaluate(unwrap_model(model), test_clean, test_noisy, config)
