@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 12, "distill": 3}
+                      "residual-tau": 12, "tau-gain": 4, "distill": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -426,7 +426,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     paired = [cell for cell in every.values() if cell.paired_with]
     # Each experiment's setting, and its value in the runs its cells are set beside.
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
-               "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "distill": ("teacher", None)}
+               "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
+               "distill": ("teacher", None)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -491,3 +492,15 @@ def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
     assert all(cell.config.teacher == str(tmp_path / "elsewhere" / "ann-ceiling" / "fashion_mnist-ann-0.2")
                for cell in moved[1:])
     assert [cell.run_name for cell in moved] == [cell.run_name for cell in cells("distill")]
+
+
+def test_tau_gain_cells_are_residual_tau_s_tau_2_cells_firing_at_initialization():
+    twins = by_id("residual-tau")
+    every = cells("tau-gain")
+    assert [(c.config.dataset, c.config.noise) for c in every] == list(experiments.LIF_GAP_CELLS)
+    for cell in every:
+        twin = twins[cell.paired_with.removeprefix("residual-tau/")]
+        assert twin.config.tau == cell.config.tau == 2.0 and twin.config.seed == 0
+        assert cell.config == dataclasses.replace(twin.config, init_gain=4.0)
+        assert cell.cell_id == f"{twin.cell_id}-gain4" and cell.paper == twin.paper
+        assert cell.run_name == f"tau-gain/{cell.cell_id}"

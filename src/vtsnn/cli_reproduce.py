@@ -55,6 +55,7 @@ DESCRIPTION = (
     "  full-precision  Table 1's runs still under the paper's IF number (with room), again in fp32\n"
     "  lif-rate  residual-targets' LIF cells under the paper's IF number at the peak rate 3e-3 instead of 1e-2\n"
     "  residual-tau  the same LIF cells with the membrane time constant 2 and 4 instead of 1.1\n"
+    "  tau-gain  residual-tau's tau 2 cells with the initialization's gain 4, firing at start as IF does\n"
     "  distill  F-MNIST IF and LIF at eta 0.2 trained against the ANN twin's output instead of the clean image\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"

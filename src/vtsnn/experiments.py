@@ -60,6 +60,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              1.1, which leaks 91 % of the membrane each step; MNIST LIF at 0.2's
              tau 2 cell again with seeds 1 and 2, CIFAR-10 LIF at 0.2's and 0.6's
              with seed 1                                                              12 cells
+    tau-gain  residual-tau's tau 2 cells with the initialization's gain 4 instead of
+             1.5, at which the network fires at initialization as IF does at 1.5      4 cells
     distill  F-MNIST at eta 0.2, IF and LIF (tau 2), residual recipe, trained against
              the ANN twin's output instead of the clean image; and the twin          3 cells
 
@@ -196,6 +198,12 @@ RESIDUAL_TAUS = (2.0, 4.0)
 RESIDUAL_TAU_SEEDED = {"mnist-lif-0.2-residual-lr0.01-ema0.999-tau2": (1, 2),
                        "cifar10-lif-0.6-residual-lr0.01-ema0.999-tau2": (1,),
                        "cifar10-lif-0.2-residual-lr0.01-ema0.999-tau2": (1,)}
+# tau-gain: residual-tau's tau 2 cells with the initialization's gain raised so that the
+# network fires at initialization as IF does at the recipe's 1.5 (8 % mean hidden rate;
+# scripts/init_firing_rates.py --lif): at tau 2 a neuron takes half its input, and at gain
+# 1.5 every layer after the first is silent at initialization.
+TAU_GAIN_TAU = 2.0
+TAU_GAIN = 4.0
 # distill: the cells still under the paper's IF number (F-MNIST at eta 0.2, IF and LIF),
 # trained against the ANN twin's output instead of the clean image. A clean pixel's bits
 # are partly unpredictable from its noisy input, and bits fitted to them plane by plane
@@ -692,6 +700,18 @@ def _residual_tau_cells() -> list[Cell]:
                     for cell_id, seeds in RESIDUAL_TAU_SEEDED.items() for seed in seeds]
 
 
+def _tau_gain_cells() -> list[Cell]:
+    """residual-tau's cells at :data:`TAU_GAIN_TAU` (seed 0) with the init gain :data:`TAU_GAIN`.
+
+    Only the gain differs, so each cell is paired with residual-tau's run.
+    """
+    sources = [cell for cell in _residual_tau_cells() if cell.config.tau == TAU_GAIN_TAU and cell.config.seed == 0]
+    return [Cell("tau-gain", f"{source.cell_id}-gain{TAU_GAIN:g}",
+                 dataclasses.replace(source.config, init_gain=TAU_GAIN), source.paper,
+                 {**source.labels, "init_gain": TAU_GAIN}, paired_with=f"residual-tau/{source.cell_id}")
+            for source in sources]
+
+
 def _distill_cells() -> list[Cell]:
     """The ANN twin of :data:`DISTILL_DATASET` at eta 0.2 (ann-ceiling's run), then the two
     recipes closest to the paper's IF number there, each trained against the twin's output.
@@ -985,6 +1005,18 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "seeds (another initialization, order of the images and training noise). "
                "\"PSNR (paper)\" is the paper's number for LIF at the cell's η; Table 1's target is its IF "
                "number.", per_epoch=True),
+    Experiment("tau-gain", "Firing from the start: residual-tau's tau 2 cells with the initialization scaled "
+               "for LIF's input gain", _tau_gain_cells,
+               (("dataset", "dataset"), ("η", "noise"), ("tau", "tau"), ("init gain", "init_gain")),
+               "residual-tau's LIF runs at tau 2 (residual bit-plane targets, Adam's peak rate 1e-2, a moving "
+               f"average of the weights with decay 0.999, {TABLE1_EPOCHS_AT_0_2['lif']} epochs, "
+               f"{VALIDATION_IMAGES} training images held out to pick the epoch, seed 0) with the spiking "
+               f"initialization's gain {TAU_GAIN:g} instead of the recipe's 1.5. At tau 2 a neuron takes half its "
+               "input, so at gain 1.5 every layer after the first is silent at initialization (mean hidden "
+               f"firing rate 0.2 %); at {TAU_GAIN:g} it fires as IF does at 1.5 (8.3 % against 8.0 %, "
+               "results/lif-init/init_firing_rates.txt). Each cell is set beside residual-tau's run at gain 1.5. "
+               "\"PSNR (paper)\" is the paper's number for LIF at the cell's η; Table 1's target is its IF number.",
+               per_epoch=True),
     Experiment("distill", "Taught by the ANN twin: F-MNIST at η = 0.2 trained against the ANN's output instead "
                "of the clean image", _distill_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("tau", "tau"),
