@@ -338,10 +338,10 @@ def test_training_with_a_teacher_differs_from_training_on_clean_images_and_repea
 
 def test_a_teacher_of_another_dataset_or_none_at_all_is_refused(tiny_mnist, tmp_path):
     train(tiny_config(training="ann", epochs=1), tmp_path / "teacher", progress=False, data_dir=tiny_mnist)
-    with pytest.raises(CheckpointError, match="dataset: checkpoint 'mnist' vs requested 'fashion_mnist'"):
+    with pytest.raises(CheckpointError, match="^teacher: .*dataset: checkpoint 'mnist' vs requested 'fashion_mnist'"):
         train_module.load_teacher(tiny_config(dataset="fashion_mnist", teacher=str(tmp_path / "teacher")),
                                   torch.device("cpu"))
-    with pytest.raises(CheckpointError, match="not a checkpoint"):
+    with pytest.raises(CheckpointError, match="^teacher: .*not a checkpoint"):
         train(tiny_config(teacher=str(tmp_path / "missing")), tmp_path / "run", progress=False, data_dir=tiny_mnist)
     assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="teacher must be"):

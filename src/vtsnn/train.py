@@ -263,7 +263,10 @@ def load_teacher(config: TrainConfig, device: torch.device):
     """
     if config.teacher is None:
         return None
-    model, teacher_config = load_trained(config.teacher, expect={"dataset": config.dataset, "color": config.color})
+    try:
+        model, teacher_config = load_trained(config.teacher, expect={"dataset": config.dataset, "color": config.color})
+    except ckpt.CheckpointError as error:
+        raise ckpt.CheckpointError(f"teacher: {error}") from None
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return prepare_model(model, teacher_config, device), teacher_config
