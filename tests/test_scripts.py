@@ -120,3 +120,25 @@ def test_error_by_plane_reads_a_trained_model(tiny_mnist, tmp_path, capsys):
     with pytest.raises(SystemExit, match="no-such-run not found"):
         script.main(["mnist-if-0.2", str(tmp_path / "no-such-run"), "--data-dir", str(tiny_mnist)])
     assert capsys.readouterr().out == ""                    # refused before the first model ran
+
+
+def test_imitation_scores_a_student_against_the_clean_images_and_its_teacher(tiny_mnist, tmp_path, capsys):
+    from vtsnn.checkpoint import save_weights
+    from vtsnn.config import TrainConfig
+    from vtsnn.pretrained import resolve_model
+    from vtsnn.train import build_model, evaluate, load_test_set, load_trained
+    script = load_script("imitation")
+    ann = TrainConfig(training="ann", channels=(4, 8))
+    save_weights(tmp_path / "ann", build_model(ann), ann.to_dict())
+    script.main(["mnist-if-0.2", "--teacher", str(tmp_path / "ann"), "--data-dir", str(tiny_mnist), "--test-limit", "8"])
+    lines = capsys.readouterr().out.splitlines()
+    scores = {line[:40].strip(): float(line[40:].split()[0]) for line in lines if line.endswith(" dB")}
+    assert list(scores) == ["student against the clean images", "teacher against the clean images",
+                            "student against the teacher's output"]
+    model, config = load_trained(resolve_model("mnist-if-0.2"))
+    config.test_limit = 8
+    clean, noisy = load_test_set(config, tiny_mnist)
+    assert scores["student against the clean images"] == pytest.approx(evaluate(model, clean, noisy, config)["psnr"], abs=0.01)
+    assert len(set(scores.values())) == 3
+    with pytest.raises(SystemExit, match="trained without a teacher"):
+        script.main(["mnist-if-0.2", "--data-dir", str(tiny_mnist)])
