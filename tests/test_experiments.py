@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 12, "tau-gain": 4, "distill": 3}
+                      "residual-tau": 12, "tau-gain": 4, "distill": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -473,9 +473,10 @@ def test_distill_trains_the_ann_twin_first_and_teaches_the_closest_recipes_with_
     teacher, *students = cells("distill")
     assert teacher.config.training == "ann" and teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2"
     assert teacher.config == by_id("ann-ceiling")["fashion_mnist-ann-0.2"].config
-    recipes = {**{f"residual-targets/{k}": c for k, c in by_id("residual-targets").items()},
-               **{f"residual-tau/{k}": c for k, c in by_id("residual-tau").items()}}
-    assert [cell.config.neuron for cell in students] == ["if", "lif"]
+    recipes = {f"{name}/{k}": c for name in ("residual-targets", "residual-tau", "tau-gain")
+               for k, c in by_id(name).items()}
+    assert [(cell.config.neuron, cell.config.init_gain) for cell in students] == [("if", 1.5), ("lif", 1.5),
+                                                                                ("lif", 4.0)]
     for cell in students:
         recipe = recipes[cell.paired_with]
         assert cell.config.teacher == f"runs/{teacher.run_name}"
@@ -483,7 +484,7 @@ def test_distill_trains_the_ann_twin_first_and_teaches_the_closest_recipes_with_
         assert cell.config.dataset == "fashion_mnist" and cell.config.noise == 0.2
         assert cell.paper == experiments.PAPER_TABLE1[("fashion_mnist", "if")][0]
         assert cell.run_name == f"distill/{cell.cell_id}"
-    assert recipes[students[1].paired_with].config.tau == 2.0
+    assert recipes[students[1].paired_with].config.tau == recipes[students[2].paired_with].config.tau == 2.0
 
 
 def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):

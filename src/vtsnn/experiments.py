@@ -62,8 +62,9 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              with seed 1                                                              12 cells
     tau-gain  residual-tau's tau 2 cells with the initialization's gain 4 instead of
              1.5, at which the network fires at initialization as IF does at 1.5      4 cells
-    distill  F-MNIST at eta 0.2, IF and LIF (tau 2), residual recipe, trained against
-             the ANN twin's output instead of the clean image; and the twin          3 cells
+    distill  F-MNIST at eta 0.2, IF and LIF (tau 2; and with init gain 4), residual
+             recipe, trained against the ANN twin's output instead of the clean
+             image; and the twin                                                      4 cells
 
 :func:`vtsnn.reproduce.run_experiment` trains or resumes each cell's run in
 ``runs/<experiment>/<cell>``, evaluates it into ``results/<experiment>/<cell>.json``, then
@@ -713,11 +714,12 @@ def _tau_gain_cells() -> list[Cell]:
 
 
 def _distill_cells() -> list[Cell]:
-    """The ANN twin of :data:`DISTILL_DATASET` at eta 0.2 (ann-ceiling's run), then the two
+    """The ANN twin of :data:`DISTILL_DATASET` at eta 0.2 (ann-ceiling's run), then the
     recipes closest to the paper's IF number there, each trained against the twin's output.
 
-    The recipes are residual-targets' IF cell and residual-tau's LIF cell at tau 2; each
-    student is paired with its recipe's run on the clean images. The teacher comes first,
+    The recipes are residual-targets' IF cell, residual-tau's LIF cell at tau 2, and that
+    cell with tau-gain's initialization; each student is paired with its recipe's run on
+    the clean images. The teacher comes first,
     so that ``vtsnn reproduce distill`` trains it before the students that need it.
     """
     teacher = next(cell for cell in _ann_ceiling_cells()
@@ -726,16 +728,20 @@ def _distill_cells() -> list[Cell]:
     levers = _lever_suffix(1e-2, EMA_DECAYS[-1])
     residual = {cell.cell_id: cell for cell in _residual_target_cells()}
     tau = {cell.cell_id: cell for cell in _residual_tau_cells()}
+    gain = {cell.cell_id: cell for cell in _tau_gain_cells()}
     recipes = [residual[f"{DISTILL_DATASET}-if-0.2-residual{levers}"],
-               tau[f"{DISTILL_DATASET}-lif-0.2-residual{levers}-tau2"]]
+               tau[f"{DISTILL_DATASET}-lif-0.2-residual{levers}-tau2"],
+               gain[f"{DISTILL_DATASET}-lif-0.2-residual{levers}-tau2-gain{TAU_GAIN:g}"]]
     cells = [Cell("distill", f"{teacher.cell_id}-teacher", teacher.config, teacher.paper,
-                  {**teacher.labels, "neuron": "ann", "tau": None, "target": "clean image"})]
+                  {**teacher.labels, "neuron": "ann", "tau": None, "init_gain": teacher.config.init_gain,
+                   "target": "clean image"})]
     for recipe in recipes:
         config = recipe.config
         cells.append(Cell("distill", f"{recipe.cell_id}-taught", dataclasses.replace(config, teacher=teacher_run),
                           _table1_paper(config.dataset, "if", config.noise),
                           {"dataset": config.dataset, "noise": config.noise, "neuron": config.neuron,
-                           "tau": config.tau if config.neuron == "lif" else None, "target": "ANN twin's output"},
+                           "tau": config.tau if config.neuron == "lif" else None, "init_gain": config.init_gain,
+                           "target": "ANN twin's output"},
                           paired_with=f"{recipe.experiment}/{recipe.cell_id}"))
     return cells
 
@@ -1020,13 +1026,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("distill", "Taught by the ANN twin: F-MNIST at η = 0.2 trained against the ANN's output instead "
                "of the clean image", _distill_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("tau", "tau"),
-                ("training target", "target")),
+                ("init gain", "init_gain"), ("training target", "target")),
                "The first cell is the teacher, ann-ceiling's ANN twin (the same U-Net with ReLU, trained with MSE on "
-               "the clean images). The others are the two spiking recipes that came closest to the paper's IF "
+               "the clean images). The others are the spiking recipes that came closest to the paper's IF "
                "number on this cell: residual-targets' IF run (residual bit-plane targets, Adam's peak rate 1e-2, "
                "a moving average of the weights with decay 0.999, "
-               f"{TABLE1_EPOCHS_AT_0_2['if']} epochs) and residual-tau's LIF run (the same with tau 2, "
-               f"{TABLE1_EPOCHS_AT_0_2['lif']} epochs), both with {VALIDATION_IMAGES} training images held out "
+               f"{TABLE1_EPOCHS_AT_0_2['if']} epochs), residual-tau's LIF run (the same with tau 2, "
+               f"{TABLE1_EPOCHS_AT_0_2['lif']} epochs) and tau-gain's (that run with the initialization's gain "
+               f"{TAU_GAIN:g}), all with {VALIDATION_IMAGES} training images held out "
                "to pick the epoch, seed 0, trained with `--teacher`: each batch's bit-plane targets are the "
                "teacher's denoised output for the same noisy images, rounded to 8 bits, instead of the clean "
                "images. The clean image's bits are partly unpredictable from the noisy input; the teacher's "
