@@ -719,8 +719,8 @@ def _distill_cells() -> list[Cell]:
 
     The recipes are residual-targets' IF cell, residual-tau's LIF cell at tau 2, and that
     cell with tau-gain's initialization; each student is paired with its recipe's run on
-    the clean images. The teacher comes first,
-    so that ``vtsnn reproduce distill`` trains it before the students that need it.
+    the clean images. The teacher comes first, so that ``vtsnn reproduce distill`` trains
+    it before the students that need it.
     """
     teacher = next(cell for cell in _ann_ceiling_cells()
                    if cell.labels == {"dataset": DISTILL_DATASET, "noise": NOISE_LEVELS[0]})
@@ -1078,7 +1078,6 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
         recorded_in: a results root; each cell with a result there gets the configuration
             and epochs that result records (see :func:`use_recorded_configs`). Not with
             ``epochs`` or ``overrides``.
-
         runs_root: where the runs are trained; a teacher run named under
             :data:`DEFAULT_RUNS_ROOT` is looked for there instead.
     """
@@ -1109,12 +1108,10 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
 
 def _move_teacher_under(cell: Cell, runs_root) -> None:
     """Point a student's teacher, a run under :data:`DEFAULT_RUNS_ROOT`, at ``runs_root``."""
-    teacher = getattr(cell.config, "teacher", None)
-    if teacher is None or Path(runs_root) == Path(DEFAULT_RUNS_ROOT):
-        return
-    relative = Path(teacher).relative_to(DEFAULT_RUNS_ROOT) if Path(teacher).is_relative_to(DEFAULT_RUNS_ROOT) else None
-    if relative is not None:
-        cell.config = dataclasses.replace(cell.config, teacher=str(Path(runs_root) / relative))
+    teacher = getattr(cell.config, "teacher", None)       # classifiers have none
+    if teacher is not None and Path(teacher).is_relative_to(DEFAULT_RUNS_ROOT):
+        moved = Path(runs_root) / Path(teacher).relative_to(DEFAULT_RUNS_ROOT)
+        cell.config = dataclasses.replace(cell.config, teacher=str(moved))
 
 
 def use_recorded_configs(selected: list[Cell], out_root) -> None:
