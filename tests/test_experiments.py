@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 13, "tau-gain": 4, "distill": 4}
+                      "residual-tau": 13, "tau-gain": 5, "distill": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -498,10 +498,14 @@ def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
 def test_tau_gain_cells_are_residual_tau_s_tau_2_cells_firing_at_initialization():
     twins = by_id("residual-tau")
     every = cells("tau-gain")
-    assert [(c.config.dataset, c.config.noise) for c in every] == list(experiments.LIF_GAP_CELLS)
+    first = every[:len(experiments.LIF_GAP_CELLS)]
+    assert [(c.config.dataset, c.config.noise) for c in first] == list(experiments.LIF_GAP_CELLS)
+    assert [c.cell_id for c in every[len(first):]] == [f"{cell_id}-seed{seed}" for cell_id, seeds in
+                                                       experiments.TAU_GAIN_SEEDED.items() for seed in seeds]
     for cell in every:
         twin = twins[cell.paired_with.removeprefix("residual-tau/")]
-        assert twin.config.tau == cell.config.tau == 2.0 and twin.config.seed == 0
+        assert twin.config.tau == cell.config.tau == 2.0 and twin.config.seed == cell.config.seed
         assert cell.config == dataclasses.replace(twin.config, init_gain=4.0)
-        assert cell.cell_id == f"{twin.cell_id}-gain4" and cell.paper == twin.paper
+        without_seed = experiments.without_seed_suffix
+        assert without_seed(cell.cell_id) == f"{without_seed(twin.cell_id)}-gain4" and cell.paper == twin.paper
         assert cell.run_name == f"tau-gain/{cell.cell_id}"
