@@ -20,7 +20,7 @@ import torch
 from vtsnn.checkpoint import CheckpointError
 from vtsnn.metrics import psnr
 from vtsnn.pretrained import resolve_model
-from vtsnn.train import denoise_images, load_test_set, load_trained
+from vtsnn.train import denoise_images, load_test_set, load_trained, teacher_targets
 
 
 def main(argv=None) -> None:
@@ -42,7 +42,8 @@ def main(argv=None) -> None:
     clean, noisy = load_test_set(config, args.data_dir)
     clean01 = clean.float() / 255.0
     student_out = denoise_images(student, noisy, config)
-    teacher_out = (denoise_images(teacher, noisy, teacher_config) * 255.0).round() / 255.0
+    # The very targets the student was trained on, computed as training computes them.
+    teacher_out = teacher_targets((teacher, teacher_config), noisy, batch_size=500).float() / 255.0
     rows = (("student against the clean images", psnr(student_out, clean01)),
             ("teacher against the clean images", psnr(teacher_out, clean01)),
             ("student against the teacher's output", psnr(student_out, teacher_out)))

@@ -272,10 +272,13 @@ def load_teacher(config: TrainConfig, device: torch.device):
     return prepare_model(model, teacher_config, device), teacher_config
 
 
-def teacher_targets(teacher, noisy: torch.Tensor) -> torch.Tensor:
-    """The teacher's denoised 8-bit images for the 8-bit ``noisy`` batch, on its device."""
+def teacher_targets(teacher, noisy: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """The teacher's denoised 8-bit images for the 8-bit ``noisy`` images, on their device.
+
+    ``batch_size``: images per forward pass (default: all of ``noisy`` in one).
+    """
     model, config = teacher
-    denoised = denoise_images(model, noisy, config, batch_size=noisy.shape[0], device=noisy.device)
+    denoised = denoise_images(model, noisy, config, batch_size=batch_size or noisy.shape[0], device=noisy.device)
     # clone(): outside inference mode, so the targets may be saved for the backward pass.
     return (denoised * 255.0).round().clamp(0, 255).to(torch.uint8).to(noisy.device).clone()
 
