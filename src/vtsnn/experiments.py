@@ -411,6 +411,13 @@ def _with_seed(experiment: str, cell: Cell, seed: int) -> Cell:
                 cell.paper, {**cell.labels, "seed": seed}, paired_with=paired_with)
 
 
+def _other_seeds(cells: list[Cell], seeded: dict[str, tuple[int, ...]]) -> list[Cell]:
+    """Each cell of ``cells`` named in ``seeded`` ({cell id: seeds}) again with each of its seeds."""
+    by_id = {cell.cell_id: cell for cell in cells}
+    return [_with_seed(by_id[cell_id].experiment, by_id[cell_id], seed)
+            for cell_id, seeds in seeded.items() for seed in seeds]
+
+
 def without_seed_suffix(cell_id: str) -> str:
     """The id of the configuration a cell of :func:`_with_seed` (or of ``seeds``) repeats."""
     return re.sub(r"-seed\d+$", "", cell_id)
@@ -700,10 +707,8 @@ def _residual_tau_cells() -> list[Cell]:
             cells.append(Cell("residual-tau", f"{source.cell_id}-tau{tau:g}",
                               dataclasses.replace(source.config, tau=tau), source.paper,
                               {**source.labels, "tau": tau}, paired_with=f"residual-targets/{source.cell_id}"))
-    by_id = {cell.cell_id: cell for cell in cells}
     # Unpaired: residual-targets has not run every tau 1.1 cell with these seeds.
-    return cells + [dataclasses.replace(_with_seed("residual-tau", by_id[cell_id], seed), paired_with="")
-                    for cell_id, seeds in RESIDUAL_TAU_SEEDED.items() for seed in seeds]
+    return cells + [dataclasses.replace(cell, paired_with="") for cell in _other_seeds(cells, RESIDUAL_TAU_SEEDED)]
 
 
 def _tau_gain_cells() -> list[Cell]:
@@ -718,9 +723,7 @@ def _tau_gain_cells() -> list[Cell]:
                   dataclasses.replace(source.config, init_gain=TAU_GAIN), source.paper,
                   {**source.labels, "init_gain": TAU_GAIN}, paired_with=f"residual-tau/{source.cell_id}")
              for source in sources]
-    by_id = {cell.cell_id: cell for cell in cells}
-    return cells + [_with_seed("tau-gain", by_id[cell_id], seed)
-                    for cell_id, seeds in TAU_GAIN_SEEDED.items() for seed in seeds]
+    return cells + _other_seeds(cells, TAU_GAIN_SEEDED)
 
 
 def _distill_cells() -> list[Cell]:
