@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 13, "tau-gain": 5, "distill": 4}
+                      "residual-tau": 13, "tau-gain": 6, "distill": 8}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -469,29 +469,36 @@ def test_residual_tau_cells_are_residual_targets_lif_cells_with_a_longer_memory(
         assert cell.paper == twin.paper and cell.run_name == f"residual-tau/{cell.cell_id}"
 
 
-def test_distill_trains_the_ann_twin_first_and_teaches_the_closest_recipes_with_its_run():
-    teacher, *students = cells("distill")
-    assert teacher.config.training == "ann" and teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2"
-    assert teacher.config == by_id("ann-ceiling")["fashion_mnist-ann-0.2"].config
+def test_distill_trains_the_ann_twins_first_and_teaches_the_closest_recipes_with_their_runs():
+    every = cells("distill")
+    teachers = [cell for cell in every if cell.config.training == "ann"]
+    assert every[:len(teachers)] == teachers
+    assert [t.run_name for t in teachers] == ["ann-ceiling/fashion_mnist-ann-0.2", "ann-ceiling/cifar10-ann-0.2"]
+    for teacher in teachers:
+        assert teacher.config == by_id("ann-ceiling")[teacher.run_name.removeprefix("ann-ceiling/")].config
+    teacher_runs = {t.config.dataset: f"runs/{t.run_name}" for t in teachers}
     recipes = {f"{name}/{k}": c for name in ("residual-targets", "residual-tau", "tau-gain")
                for k, c in by_id(name).items()}
-    assert [(cell.config.neuron, cell.config.init_gain) for cell in students] == [("if", 1.5), ("lif", 1.5),
-                                                                                ("lif", 4.0)]
+    students = every[len(teachers):]
+    assert [recipes[cell.paired_with].config.seed for cell in students] == [0, 0, 0, 0, 1, 2]
+    assert [(c.config.dataset, c.config.neuron, c.config.init_gain) for c in students[:4]] == [
+        ("fashion_mnist", "if", 1.5), ("fashion_mnist", "lif", 1.5), ("fashion_mnist", "lif", 4.0),
+        ("cifar10", "lif", 4.0)]
     for cell in students:
         recipe = recipes[cell.paired_with]
-        assert cell.config.teacher == f"runs/{teacher.run_name}"
+        assert cell.config.teacher == teacher_runs[cell.config.dataset]
         assert cell.config == dataclasses.replace(recipe.config, teacher=cell.config.teacher)
-        assert cell.config.dataset == "fashion_mnist" and cell.config.noise == 0.2
-        assert cell.paper == experiments.PAPER_TABLE1[("fashion_mnist", "if")][0]
+        assert cell.config.noise == 0.2 and cell.config.seed == recipe.config.seed
+        assert cell.paper == experiments.PAPER_TABLE1[(cell.config.dataset, "if")][0]
         assert cell.run_name == f"distill/{cell.cell_id}"
-    assert recipes[students[1].paired_with].config.tau == recipes[students[2].paired_with].config.tau == 2.0
+    assert {recipes[cell.paired_with].config.tau for cell in students[1:]} == {2.0}
 
 
 def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
     moved = cells("distill", runs_root=tmp_path / "elsewhere")
-    assert moved[0].config.teacher is None
-    assert all(cell.config.teacher == str(tmp_path / "elsewhere" / "ann-ceiling" / "fashion_mnist-ann-0.2")
-               for cell in moved[1:])
+    assert [cell.config.teacher for cell in moved[:2]] == [None, None]
+    assert all(cell.config.teacher == str(tmp_path / "elsewhere" / "ann-ceiling" / f"{cell.config.dataset}-ann-0.2")
+               for cell in moved[2:])
     assert [cell.run_name for cell in moved] == [cell.run_name for cell in cells("distill")]
 
 
