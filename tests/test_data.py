@@ -724,3 +724,10 @@ def test_list_images_sorted_and_filtered(tmp_path):
     assert [p.name for p in data.list_images(tmp_path)] == ["a.JPG", "b.png", "c.tif", "d.jpeg"]
     with pytest.raises(data.DataNotFoundError):
         data.list_images(tmp_path / "missing")
+
+
+def test_to_uint8_rounds_to_the_nearest_level_and_clips():
+    levels = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(data.to_uint8(levels.float() / 255.0), levels)          # exact inverse of / 255
+    pixels = torch.tensor([-0.5, 0.4 / 255, 0.6 / 255, 254.4 / 255, 1.0, 3.0])
+    assert data.to_uint8(pixels).tolist() == [0, 0, 1, 254, 255, 255]

@@ -460,7 +460,7 @@ def add_denoise_command(commands) -> None:
 def run_denoise(args: argparse.Namespace) -> int:
     import torch
 
-    from .data import add_noise, read_image, write_image
+    from .data import add_noise, read_image, to_uint8, write_image
     from .metrics import psnr
 
     if args.sample and args.input:
@@ -473,7 +473,7 @@ def run_denoise(args: argparse.Namespace) -> int:
 
     if bit_depth == 16:
         print(f"note: {source} is 16-bit; the model sees (and the output keeps) 8 bits")
-    image8 = (pixels * 255.0).round().to(torch.uint8)              # [C, H, W]
+    image8 = to_uint8(pixels)                                      # [C, H, W]
     eta = config.noise if use_sample and args.noise is None else args.noise
     print(f"input {source}: {describe_pixels(image8)}" + (" (bundled sample)" if use_sample else ""))
 
@@ -557,14 +557,14 @@ def run_encode(args: argparse.Namespace) -> int:
     import torch
 
     from .coding import full_scale
-    from .data import read_image, rgb_to_gray
+    from .data import read_image, rgb_to_gray, to_uint8
     from .figures import bit_planes_figure
 
     top = full_scale(args.bits)                 # ValueError for bits outside 1..16
     pixels, bit_depth = read_image(args.input)
     if pixels.shape[0] == 3:
         print(f"note: {args.input} is color; drawing the planes of its gray (BT.601 luma) version")
-        pixels = rgb_to_gray((pixels * 255.0).round().to(torch.uint8)[None])[0].float() / 255.0
+        pixels = rgb_to_gray(to_uint8(pixels)[None])[0].float() / 255.0
     if bit_depth > args.bits:
         print(f"note: {args.input} is {bit_depth}-bit; reduced to {args.bits} bits")
     levels = (pixels * top).round().to(torch.int32)

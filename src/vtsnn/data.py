@@ -534,9 +534,13 @@ def _check_eta(eta: float) -> float:
     return eta
 
 
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] (values outside are clipped) as 8-bit levels, rounded to the nearest."""
+    return (pixels.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+
+
 def _noisy_from(clean: torch.Tensor, eta: float, standard_normal: torch.Tensor) -> torch.Tensor:
-    noisy = clean.to(torch.float32) / 255.0 + eta * standard_normal
-    return (noisy.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return to_uint8(clean.to(torch.float32) / 255.0 + eta * standard_normal)
 
 
 def _check_clean(clean: torch.Tensor) -> None:

@@ -44,7 +44,7 @@ from .allocator import keep_freed_memory
 from .averaging import WeightAverage
 from .coding import decode, ttfs_encode, uwe_encode
 from .config import BITS, MODEL_KEYS, RESUME_KEYS, TrainConfig
-from .data import add_noise, fixed_test_noise, load_dataset
+from .data import add_noise, fixed_test_noise, load_dataset, to_uint8
 from .energy import LayerCount, count_operations_on_images
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr, standard_error
@@ -280,7 +280,7 @@ def teacher_targets(teacher, noisy: torch.Tensor, batch_size: int | None = None)
     model, config = teacher
     denoised = denoise_images(model, noisy, config, batch_size=batch_size or noisy.shape[0], device=noisy.device)
     # clone(): outside inference mode, so the targets may be saved for the backward pass.
-    return (denoised * 255.0).round().clamp(0, 255).to(torch.uint8).to(noisy.device).clone()
+    return to_uint8(denoised).to(noisy.device).clone()
 
 
 def initialize_from(model: torch.nn.Module, config: TrainConfig) -> None:
