@@ -31,7 +31,7 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 16,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 13, "tau-gain": 6, "distill": 8}
+                      "residual-tau": 13, "tau-gain": 6, "distill": 8, "if-gain": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -427,7 +427,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     # Each experiment's setting, and its value in the runs its cells are set beside.
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
                "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
-               "distill": ("teacher", None)}
+               "distill": ("teacher", None), "if-gain": ("init_gain", 1.5)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -500,6 +500,19 @@ def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
     assert all(cell.config.teacher == str(tmp_path / "elsewhere" / "ann-ceiling" / f"{cell.config.dataset}-ann-0.2")
                for cell in moved[2:])
     assert [cell.run_name for cell in moved] == [cell.run_name for cell in cells("distill")]
+
+
+def test_if_gain_cells_are_distill_s_if_student_with_a_higher_gain_after_its_teacher():
+    teacher, *louder = cells("if-gain")
+    distill = by_id("distill")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert [cell.config.init_gain for cell in louder] == list(experiments.IF_GAINS)
+    for cell in louder:
+        student = distill[cell.paired_with.removeprefix("distill/")]
+        assert student.config.neuron == "if" and student.config.init_gain == 1.5 < cell.config.init_gain
+        assert cell.config == dataclasses.replace(student.config, init_gain=cell.config.init_gain)
+        assert cell.config.teacher == f"runs/{teacher.run_name}" and cell.paper == student.paper
+        assert cell.run_name == f"if-gain/{cell.cell_id}"
 
 
 def test_tau_gain_cells_are_residual_tau_s_tau_2_cells_firing_at_initialization():
