@@ -21,16 +21,16 @@ def hidden_mean(firing_rates: dict[str, float]) -> float:
     return sum(hidden) / len(hidden)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment")
     parser.add_argument("--results", default="results", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"{'cell':42s} {'PSNR':>6s} {'hidden layers':>14s} {'mean rate':>9s}")
     for path in sorted((args.results / args.experiment).glob("*.json")):
         record = json.loads(path.read_text())
-        if "firing_rates" not in record:        # summary.json, classifiers, ANN cells
-            continue
+        if not isinstance(record, dict) or not record.get("firing_rates"):
+            continue                            # summary.json (a list), classifiers; ANN cells record none
         rates = record["firing_rates"]
         print(f"{record['cell']:42s} {record['psnr']:6.2f} {len(rates) - 1:14d} {100 * hidden_mean(rates):8.1f}%")
 

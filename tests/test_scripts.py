@@ -32,6 +32,20 @@ def test_hidden_mean_leaves_out_the_output_neuron():
     assert script.hidden_mean({"enc0.1": 0.1, "enc0.3": 0.3, script.OUTPUT_LAYER: 0.9}) == pytest.approx(0.2)
 
 
+def test_hidden_firing_rates_lists_the_spiking_cells_and_skips_ann_ones(tmp_path, capsys):
+    script = load_script("hidden_firing_rates")
+    (tmp_path / "exp").mkdir()
+    records = {"ann": {"cell": "ann", "psnr": 23.0, "firing_rates": {}},
+               "snn": {"cell": "snn", "psnr": 20.0, "firing_rates": {"enc0.1": 0.1, "enc0.3": 0.3,
+                                                                      script.OUTPUT_LAYER: 0.9}}}
+    for name, record in records.items():
+        (tmp_path / "exp" / f"{name}.json").write_text(json.dumps(record))
+    (tmp_path / "exp" / "summary.json").write_text(json.dumps(list(records.values())))
+    script.main(["exp", "--results", str(tmp_path)])
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 1 and rows[0].split() == ["snn", "20.00", "2", "20.0%"]
+
+
 def test_causal_ceiling_scores_bit_planes_and_trains_every_plane_network(tiny_mnist, tmp_path, capsys):
     import torch
     from vtsnn.coding import uwe_encode

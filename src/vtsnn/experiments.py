@@ -1070,20 +1070,21 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "residual-tau's run of the same seed. "
                "\"PSNR (paper)\" is the paper's number for LIF at the cell's η; Table 1's target is its IF number.",
                per_epoch=True),
-    Experiment("distill", "Taught by the ANN twin: F-MNIST at η = 0.2 trained against the ANN's output instead "
-               "of the clean image", _distill_cells,
+    Experiment("distill", "Taught by the ANN twin: F-MNIST and CIFAR-10 at η = 0.2 trained against the ANN's "
+               "output instead of the clean image", _distill_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("tau", "tau"),
                 ("init gain", "init_gain"), ("training target", "target")),
-               "The first cell is the teacher, ann-ceiling's ANN twin (the same U-Net with ReLU, trained with MSE on "
-               "the clean images). The others are the spiking recipes that came closest to the paper's IF "
-               "number on this cell: residual-targets' IF run (residual bit-plane targets, Adam's peak rate 1e-2, "
+               "The first two cells are the teachers, ann-ceiling's ANN twins (the same U-Net with ReLU, trained with "
+               "MSE on the clean images). The others are the spiking recipes that came closest to the paper's IF "
+               "number on F-MNIST: residual-targets' IF run (residual bit-plane targets, Adam's peak rate 1e-2, "
                "a moving average of the weights with decay 0.999, "
                f"{TABLE1_EPOCHS_AT_0_2['if']} epochs), residual-tau's LIF run (the same with tau 2, "
                f"{TABLE1_EPOCHS_AT_0_2['lif']} epochs) and tau-gain's (that run with the initialization's gain "
-               f"{TAU_GAIN:g}), all with {VALIDATION_IMAGES} training images held out "
-               "to pick the epoch, seed 0, trained with `--teacher`: each batch's bit-plane targets are the "
-               "teacher's denoised output for the same noisy images, rounded to 8 bits, instead of the clean "
-               "images. The clean image's bits are partly unpredictable from the noisy input; the teacher's "
+               f"{TAU_GAIN:g}), and tau-gain's CIFAR-10 LIF run, with seeds 0, 1 and 2 as in tau-gain; all with "
+               f"{VALIDATION_IMAGES} training images held out to pick the epoch, seed 0 unless the id ends in -seedN, "
+               "trained with `--teacher`: each batch's bit-plane targets are the "
+               "denoised output of its dataset's teacher for the same noisy images, rounded to 8 bits, instead of the "
+               "clean images. The clean image's bits are partly unpredictable from the noisy input; the teacher's "
                "output is a function of it. Each student is set beside its recipe's run on the clean images, "
                "and is scored, as every cell, against the clean test images. \"PSNR (paper)\" is the paper's "
                "VTSNN-IF number, Table 1's target.", per_epoch=True),
