@@ -50,7 +50,7 @@ DESCRIPTION = (
     "  joint-losses  F-MNIST IF at eta 0.2 with losses that judge the output bits together\n"
     "  residual-targets  the residual bit-plane targets with both levers on Table 1's eta 0.2 cells and\n"
     "           CIFAR-10 LIF at 0.6, the targets alone on CIFAR-10 IF; MNIST IF and CIFAR-10 LIF 0.6 again\n"
-    "           with seeds 1 and 2, CIFAR-10 IF's targets alone with seed 1\n"
+    "           with seeds 1 and 2, CIFAR-10 IF's targets alone with seed 1, F-MNIST IF with seed 1\n"
     "  recipe-parts  MNIST IF at eta 0.2 with the residual targets and the levers, alone and together\n"
     "  full-precision  Table 1's runs still under the paper's IF number (with room), again in fp32\n"
     "  lif-rate  residual-targets' LIF cells under the paper's IF number at the peak rate 3e-3 instead of 1e-2\n"

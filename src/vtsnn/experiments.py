@@ -48,8 +48,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     residual-targets  joint-losses' best recipe (residual bit-plane targets, lr 1e-2,
              averaging) on Table 1's cells at eta 0.2 and CIFAR-10 LIF at 0.6; the
              residual targets alone on CIFAR-10 IF; seeds 1 and 2 of MNIST IF and of
-             CIFAR-10 LIF at 0.6, seed 1 of CIFAR-10 IF's targets alone, and the
-             targets alone in fp32 with seeds 0, 1 and 2                              16 cells
+             CIFAR-10 LIF at 0.6, seed 1 of CIFAR-10 IF's targets alone, the
+             targets alone in fp32 with seeds 0, 1 and 2, and seed 1 of F-MNIST IF    17 cells
     recipe-parts  MNIST IF at eta 0.2 with the residual targets and the two levers,
              each alone and together                                                  4 cells
     full-precision  Table 1's runs still under the paper's IF number (with room under
@@ -143,6 +143,9 @@ TARGETS_ALONE_SEEDS = (1,)
 # both bf16 seeds; seed 1 scored 18.29, over the paper by less than the test set's standard
 # error (0.04 dB), so a third seed says whether the fp32 recipe's mean is over it.
 TARGETS_ALONE_FP32_SEEDS = (1, 2)
+# F-MNIST IF at 0.2 with the whole recipe, the cell whose best run (taught by the ANN twin,
+# distill) is furthest under the paper among IF's: seed 1, the pair of distill's seed 1.
+FMNIST_IF_SEEDS = (1,)
 # LIF with tau = 1.1 keeps 9 % of its membrane from one bit plane to the next, so a hidden
 # layer can hardly combine planes; the lif-tau experiment tests whether a longer memory helps.
 LIF_TAUS = (1.1, 2.0, 4.0)
@@ -224,8 +227,10 @@ DISTILL_RECIPES = ("residual-targets/fashion_mnist-if-0.2-residual-lr0.01-ema0.9
                    "residual-tau/fashion_mnist-lif-0.2-residual-lr0.01-ema0.999-tau2",
                    "tau-gain/fashion_mnist-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4",
                    "tau-gain/cifar10-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4")
-# CIFAR-10 LIF at 0.2 is judged on the mean of three seeds, as tau-gain's runs beside it.
-DISTILL_SEEDED = {"cifar10-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4-taught": (1, 2)}
+# CIFAR-10 LIF at 0.2 is judged on the mean of three seeds, as tau-gain's runs beside it;
+# F-MNIST IF's student (+0.17 dB at seed 0) is repeated with residual-targets' FMNIST_IF_SEEDS.
+DISTILL_SEEDED = {"cifar10-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4-taught": (1, 2),
+                  "fashion_mnist-if-0.2-residual-lr0.01-ema0.999-taught": FMNIST_IF_SEEDS}
 # if-gain: IF's initialization gain, on distill's F-MNIST IF student (IF's cell furthest
 # under the paper). The recipe's 1.5 was never varied for IF; on noisy MNIST it leaves IF's
 # quietest hidden layer at 0.5 % at initialization, and gain 2 doubles the mean hidden
@@ -615,8 +620,9 @@ def _residual_target_cells() -> list[Cell]:
     under the ANN twin. The F-MNIST IF cell is joint-losses' run. Then CIFAR-10 IF with
     the residual targets alone (Table 1's recipe otherwise), where the recipe fell short.
     Then :data:`RESIDUAL_TARGET_SEEDED`'s cells again with each of :data:`RESIDUAL_TARGET_SEEDS`
-    (seed-major, so a partial run leaves whole seeds); last, the targets alone on CIFAR-10
-    IF with :data:`TARGETS_ALONE_SEEDS`, then in fp32 (seed 0, and :data:`TARGETS_ALONE_FP32_SEEDS`).
+    (seed-major, so a partial run leaves whole seeds); the targets alone on CIFAR-10 IF with
+    :data:`TARGETS_ALONE_SEEDS`, then in fp32 (seed 0, and :data:`TARGETS_ALONE_FP32_SEEDS`);
+    last, F-MNIST IF with :data:`FMNIST_IF_SEEDS`.
     """
     def cell(dataset: str, neuron: str, noise: float, lr: float = 1e-2, ema_decay: float = EMA_DECAYS[-1]) -> Cell:
         config = _as_table1_run(dataset, noise, neuron, loss="bitplane-residual", lr=lr, ema_decay=ema_decay)
@@ -637,7 +643,8 @@ def _residual_target_cells() -> list[Cell]:
             + [cell("cifar10", "lif", 0.6), targets_alone] + seeded
             + [_with_seed("residual-targets", targets_alone, seed) for seed in TARGETS_ALONE_SEEDS]
             + [_in_fp32(targets_alone)]
-            + [fp32_seed(seed) for seed in TARGETS_ALONE_FP32_SEEDS])
+            + [fp32_seed(seed) for seed in TARGETS_ALONE_FP32_SEEDS]
+            + [_with_seed("residual-targets", cell("fashion_mnist", "if", 0.2), seed) for seed in FMNIST_IF_SEEDS])
 
 
 def _in_fp32(cell: Cell) -> Cell:
@@ -996,7 +1003,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "held none out). The row at 0.001 without averaging trains CIFAR-10 IF with the residual targets "
                "alone, Table 1's learning rate otherwise. The cells ending in -seed1 and -seed2 repeat MNIST IF at 0.2 "
                "(the paper's headline number), CIFAR-10 LIF at 0.6 (over the paper's IF number by a hair at "
-               "seed 0) and CIFAR-10 IF with the targets alone (under it by 0.17 dB) with other seeds: another "
+               "seed 0) and CIFAR-10 IF with the targets alone (under it by 0.17 dB), and the last cell F-MNIST IF "
+               "(the pair of distill's taught seed 1), with other seeds: another "
                "initialization, order of the images and training noise. The cells ending in -fp32, -fp32-seed1 "
                "and -fp32-seed2 train CIFAR-10 IF with the targets alone in fp32 instead of bf16 (seeds 0, 1 and "
                "2): fp32 is the fast mode on a CPU without "
