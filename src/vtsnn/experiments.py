@@ -1100,14 +1100,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "initialization gain", _if_gain_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("init gain", "init_gain"),
                 ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. The others are "
+               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
                "distill's F-MNIST IF student (residual bit-plane targets from the teacher's output, Adam's peak "
                "rate 1e-2, a moving average of the weights with decay 0.999, "
                f"{TABLE1_EPOCHS_AT_0_2['if']} epochs, {VALIDATION_IMAGES} training images held out to pick the "
                "epoch, seed 0) with the spiking initialization's gain raised from the recipe's 1.5, which no "
                "experiment had varied for IF. On noisy MNIST, 1.5 leaves IF's quietest hidden layer at 0.5 % at "
                "initialization, and gain 2 doubles the mean hidden firing rate (8.0 -> 16.3 %, "
-               "results/lif-init/init_firing_rates.txt). Each is set "
+               "results/lif-init/init_firing_rates.txt), each gain set "
                "beside distill's run at gain 1.5. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's "
                "target.", per_epoch=True),
 )}
