@@ -31,7 +31,8 @@ def test_every_experiment_has_its_cells():
                       "long-training": 5, "plane-weights": 6,
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 17,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
-                      "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2}
+                      "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
+                      "taught-fp32": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -429,7 +430,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     # Each experiment's setting, and its value in the runs its cells are set beside.
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
                "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
-               "distill": ("teacher", None), "if-gain": ("init_gain", 1.5)}
+               "distill": ("teacher", None), "if-gain": ("init_gain", 1.5),
+               "taught-fp32": ("precision", "bf16")}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -515,6 +517,18 @@ def test_if_gain_cells_are_distill_s_if_student_with_a_higher_gain_after_its_tea
         assert cell.config == dataclasses.replace(student.config, init_gain=cell.config.init_gain)
         assert cell.config.teacher == f"runs/{teacher.run_name}" and cell.paper == student.paper
         assert cell.run_name == f"if-gain/{cell.cell_id}"
+
+
+def test_taught_fp32_cells_are_distill_s_f_mnist_students_in_fp32_after_their_teacher():
+    teacher, *students = cells("taught-fp32")
+    distill = by_id("distill")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert [(c.config.neuron, c.config.seed) for c in students] == [("if", 0), ("lif", 0)]
+    for cell in students:
+        bf16 = distill[cell.paired_with.removeprefix("distill/")]
+        assert bf16.config.precision == "bf16" and cell.config == dataclasses.replace(bf16.config, precision="fp32")
+        assert cell.config.teacher == f"runs/{teacher.run_name}" and cell.paper == bf16.paper
+        assert cell.cell_id == f"{bf16.cell_id}-fp32" and cell.run_name == f"taught-fp32/{cell.cell_id}"
 
 
 def test_tau_gain_cells_are_residual_tau_s_tau_2_cells_firing_at_initialization():

@@ -59,6 +59,7 @@ DESCRIPTION = (
     "  distill  F-MNIST IF and LIF at eta 0.2 (LIF: tau 2, init gain 1.5 and 4) and CIFAR-10 LIF at 0.2\n"
     "           (three seeds) trained against the ANN twin's output instead of the clean image\n"
     "  if-gain  distill's F-MNIST IF student with the initialization's gain 2 instead of 1.5\n"
+    "  taught-fp32  distill's F-MNIST IF and LIF students (the cells still under the paper) in fp32\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
