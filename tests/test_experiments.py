@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 17,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
-                      "taught-fp32": 3}
+                      "taught-fp32": 3, "batch-size": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -341,8 +341,9 @@ def test_residual_targets_repeat_mnist_if_and_cifar10_lif_at_0_6_then_cifar10_if
 
 
 def test_residual_targets_fp32_cells_are_cifar10_if_with_the_targets_alone_with_seeds_0_1_and_2():
-    *bf16_cells, fp32, fp32_seed1, fp32_seed2, fmnist_seed1 = cells("residual-targets")
-    bf16_cells.append(fmnist_seed1)
+    every = cells("residual-targets")
+    fp32, fp32_seed1, fp32_seed2 = [cell for cell in every if cell.config.precision == "fp32"]
+    bf16_cells = [cell for cell in every if cell.config.precision != "fp32"]
     alone = by_id("residual-targets")["cifar10-if-0.2-residual"]
     assert fp32.cell_id == "cifar10-if-0.2-residual-fp32"
     assert fp32.config == dataclasses.replace(alone.config, precision="fp32") and fp32.config.seed == 0
@@ -431,7 +432,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
                "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
                "distill": ("teacher", None), "if-gain": ("init_gain", 1.5),
-               "taught-fp32": ("precision", "bf16")}
+               "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -517,6 +518,19 @@ def test_if_gain_cells_are_distill_s_if_student_with_a_higher_gain_after_its_tea
         assert cell.config == dataclasses.replace(student.config, init_gain=cell.config.init_gain)
         assert cell.config.teacher == f"runs/{teacher.run_name}" and cell.paper == student.paper
         assert cell.run_name == f"if-gain/{cell.cell_id}"
+
+
+def test_batch_size_cells_are_distill_s_if_student_with_smaller_batches_after_its_teacher():
+    teacher, *smaller = cells("batch-size")
+    distill = by_id("distill")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert [cell.config.batch_size for cell in smaller] == list(experiments.BATCH_SIZES)
+    for cell in smaller:
+        student = distill[cell.paired_with.removeprefix("distill/")]
+        assert student.cell_id == experiments.FMNIST_IF_STUDENT and cell.config.batch_size < student.config.batch_size
+        assert cell.config == dataclasses.replace(student.config, batch_size=cell.config.batch_size)
+        assert cell.labels == {**student.labels, "batch_size": cell.config.batch_size}
+        assert cell.run_name == f"batch-size/{cell.cell_id}" and cell.cell_id.endswith("-batch25")
 
 
 def test_taught_fp32_cells_are_distill_s_f_mnist_students_in_fp32_after_their_teacher():
