@@ -507,30 +507,23 @@ def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
     assert [cell.run_name for cell in moved] == [cell.run_name for cell in cells("distill")]
 
 
-def test_if_gain_cells_are_distill_s_if_student_with_a_higher_gain_after_its_teacher():
-    teacher, *louder = cells("if-gain")
+@pytest.mark.parametrize("name, setting, values, suffix", [("if-gain", "init_gain", experiments.IF_GAINS, "gain"),
+                                                          ("batch-size", "batch_size", experiments.BATCH_SIZES, "batch")])
+def test_student_variants_are_distill_s_if_student_with_one_setting_changed_after_its_teacher(
+        name, setting, values, suffix):
+    teacher, *varied = cells(name)
     distill = by_id("distill")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
-    assert [cell.config.init_gain for cell in louder] == list(experiments.IF_GAINS)
-    for cell in louder:
+    assert [getattr(cell.config, setting) for cell in varied] == list(values)
+    for cell in varied:
         student = distill[cell.paired_with.removeprefix("distill/")]
-        assert student.config.neuron == "if" and student.config.init_gain == 1.5 < cell.config.init_gain
-        assert cell.config == dataclasses.replace(student.config, init_gain=cell.config.init_gain)
+        value = getattr(cell.config, setting)
+        assert student.cell_id == experiments.FMNIST_IF_STUDENT and student.config.neuron == "if"
+        assert getattr(student.config, setting) != value
+        assert cell.config == dataclasses.replace(student.config, **{setting: value})
+        assert cell.labels == {**student.labels, setting: value}
         assert cell.config.teacher == f"runs/{teacher.run_name}" and cell.paper == student.paper
-        assert cell.run_name == f"if-gain/{cell.cell_id}"
-
-
-def test_batch_size_cells_are_distill_s_if_student_with_smaller_batches_after_its_teacher():
-    teacher, *smaller = cells("batch-size")
-    distill = by_id("distill")
-    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
-    assert [cell.config.batch_size for cell in smaller] == list(experiments.BATCH_SIZES)
-    for cell in smaller:
-        student = distill[cell.paired_with.removeprefix("distill/")]
-        assert student.cell_id == experiments.FMNIST_IF_STUDENT and cell.config.batch_size < student.config.batch_size
-        assert cell.config == dataclasses.replace(student.config, batch_size=cell.config.batch_size)
-        assert cell.labels == {**student.labels, "batch_size": cell.config.batch_size}
-        assert cell.run_name == f"batch-size/{cell.cell_id}" and cell.cell_id.endswith("-batch25")
+        assert cell.cell_id == f"{student.cell_id}-{suffix}{value:g}" and cell.run_name == f"{name}/{cell.cell_id}"
 
 
 def test_taught_fp32_cells_are_distill_s_f_mnist_students_in_fp32_after_their_teacher():
