@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 17,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
-                      "taught-fp32": 3, "batch-size": 2}
+                      "taught-fp32": 3, "batch-size": 5}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -507,18 +507,20 @@ def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
     assert [cell.run_name for cell in moved] == [cell.run_name for cell in cells("distill")]
 
 
-@pytest.mark.parametrize("name, setting, values, suffix", [("if-gain", "init_gain", experiments.IF_GAINS, "gain"),
-                                                          ("batch-size", "batch_size", experiments.BATCH_SIZES, "batch")])
-def test_student_variants_are_distill_s_if_student_with_one_setting_changed_after_its_teacher(
-        name, setting, values, suffix):
+@pytest.mark.parametrize("name, setting, values, suffix, students", [
+    ("if-gain", "init_gain", experiments.IF_GAINS, "gain", (experiments.FMNIST_IF_STUDENT,)),
+    ("batch-size", "batch_size", experiments.BATCH_SIZES, "batch", experiments.BATCH_SIZE_STUDENTS)])
+def test_student_variants_are_distill_s_students_with_one_setting_changed_after_their_teacher(
+        name, setting, values, suffix, students):
     teacher, *varied = cells(name)
     distill = by_id("distill")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
-    assert [getattr(cell.config, setting) for cell in varied] == list(values)
+    assert [(cell.paired_with, getattr(cell.config, setting)) for cell in varied] == \
+        [(f"distill/{student}", value) for student in students for value in values]
     for cell in varied:
         student = distill[cell.paired_with.removeprefix("distill/")]
         value = getattr(cell.config, setting)
-        assert student.cell_id == experiments.FMNIST_IF_STUDENT and student.config.neuron == "if"
+        assert student.config.dataset == "fashion_mnist" and student.config.noise == 0.2
         assert getattr(student.config, setting) != value
         assert cell.config == dataclasses.replace(student.config, **{setting: value})
         assert cell.labels == {**student.labels, setting: value}
