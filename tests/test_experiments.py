@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 17,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
-                      "taught-fp32": 3, "batch-size": 5}
+                      "taught-fp32": 3, "batch-size": 6}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -512,7 +512,7 @@ def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
     ("batch-size", "batch_size", experiments.BATCH_SIZES, "batch", experiments.BATCH_SIZE_STUDENTS)])
 def test_student_variants_are_distill_s_students_with_one_setting_changed_after_their_teacher(
         name, setting, values, suffix, students):
-    teacher, *varied = cells(name)
+    teacher, *varied = [cell for cell in cells(name) if cell.config.seed == 0]
     distill = by_id("distill")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     assert [(cell.paired_with, getattr(cell.config, setting)) for cell in varied] == \
@@ -526,6 +526,18 @@ def test_student_variants_are_distill_s_students_with_one_setting_changed_after_
         assert cell.labels == {**student.labels, setting: value}
         assert cell.config.teacher == f"runs/{teacher.run_name}" and cell.paper == student.paper
         assert cell.cell_id == f"{student.cell_id}-{suffix}{value:g}" and cell.run_name == f"{name}/{cell.cell_id}"
+
+
+def test_batch_size_repeats_the_chosen_if_student_with_other_seeds_beside_distill_s_of_the_same_seed():
+    batch = by_id("batch-size")
+    seeded = [cell for cell in batch.values() if cell.config.seed != 0]
+    assert [cell.cell_id for cell in seeded] == [f"{cell_id}-seed{seed}" for cell_id, seeds in
+                                                 experiments.BATCH_SIZE_SEEDED.items() for seed in seeds]
+    for cell in seeded:
+        seed0 = batch[experiments.without_seed_suffix(cell.cell_id)]
+        assert cell.config == dataclasses.replace(seed0.config, seed=cell.config.seed)
+        assert cell.paired_with == f"{seed0.paired_with}-seed{cell.config.seed}"
+        assert cell.paired_with.removeprefix("distill/") in by_id("distill")
 
 
 def test_taught_fp32_cells_are_distill_s_f_mnist_students_in_fp32_after_their_teacher():
