@@ -234,17 +234,18 @@ DISTILL_RECIPES = ("residual-targets/fashion_mnist-if-0.2-residual-lr0.01-ema0.9
                    "residual-tau/fashion_mnist-lif-0.2-residual-lr0.01-ema0.999-tau2",
                    "tau-gain/fashion_mnist-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4",
                    "tau-gain/cifar10-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4")
+# The F-MNIST students the later experiments (if-gain, taught-fp32, batch-size) vary.
+FMNIST_IF_STUDENT = "fashion_mnist-if-0.2-residual-lr0.01-ema0.999-taught"
+FMNIST_LIF_STUDENT = "fashion_mnist-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4-taught"   # tau-gain's recipe
 # CIFAR-10 LIF at 0.2 is judged on the mean of three seeds, as tau-gain's runs beside it;
 # F-MNIST IF's student (+0.17 dB at seed 0) is repeated with residual-targets' FMNIST_IF_SEEDS.
 DISTILL_SEEDED = {"cifar10-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4-taught": (1, 2),
-                  "fashion_mnist-if-0.2-residual-lr0.01-ema0.999-taught": FMNIST_IF_SEEDS}
+                  FMNIST_IF_STUDENT: FMNIST_IF_SEEDS}
 # if-gain: IF's initialization gain, on distill's F-MNIST IF student (IF's cell furthest
 # under the paper). The recipe's 1.5 was never varied for IF; on noisy MNIST it leaves IF's
 # quietest hidden layer at 0.5 % at initialization, and gain 2 doubles the mean hidden
 # rate (8.0 -> 16.3 %, results/lif-init/init_firing_rates.txt). A louder start lifted
 # F-MNIST LIF by 0.44 dB (tau-gain).
-FMNIST_IF_STUDENT = "fashion_mnist-if-0.2-residual-lr0.01-ema0.999-taught"
-FMNIST_LIF_STUDENT = "fashion_mnist-lif-0.2-residual-lr0.01-ema0.999-tau2-gain4-taught"   # tau-gain's recipe
 IF_GAINS = (2.0,)
 # batch-size: distill's F-MNIST students with smaller batches than the paper's 50, so more
 # steps in the same epochs (a 1e-2 peak rate lifted F-MNIST IF the most of any single
@@ -804,11 +805,15 @@ def _distill_cells() -> list[Cell]:
     return cells + taught + _other_seeds(taught, DISTILL_SEEDED)
 
 
-def _distill_teacher(experiment: str, dataset: str) -> Cell:
-    """distill's teacher for ``dataset`` as a cell of ``experiment``: put first, so that
-    ``vtsnn reproduce EXPERIMENT`` trains it before the students that need it."""
-    teacher = next(cell for cell in _distill_cells() if cell.config.training == "ann" and cell.config.dataset == dataset)
-    return dataclasses.replace(teacher, experiment=experiment)
+def _distill_students(experiment: str, student_ids: tuple[str, ...]) -> tuple[Cell, list[Cell]]:
+    """distill's students ``student_ids`` (one dataset), and their teacher as a cell of
+    ``experiment``, to be put first so that ``vtsnn reproduce EXPERIMENT`` trains it
+    before the students that need it."""
+    distill = {cell.cell_id: cell for cell in _distill_cells()}
+    students = [distill[cell_id] for cell_id in student_ids]
+    dataset = students[0].config.dataset
+    teacher = next(cell for cell in distill.values() if cell.config.training == "ann" and cell.config.dataset == dataset)
+    return dataclasses.replace(teacher, experiment=experiment), students
 
 
 def _varied_student_cells(experiment: str, setting: str, values: tuple, suffix: str,
@@ -819,9 +824,8 @@ def _varied_student_cells(experiment: str, setting: str, values: tuple, suffix: 
     Only that setting differs, so each cell is paired with distill's run; its id ends in
     ``-{suffix}{value}``.
     """
-    distill = {cell.cell_id: cell for cell in _distill_cells()}
-    students = [distill[cell_id] for cell_id in student_ids]
-    return [_distill_teacher(experiment, students[0].config.dataset)] + [
+    teacher, students = _distill_students(experiment, student_ids)
+    return [teacher] + [
         Cell(experiment, f"{student.cell_id}-{suffix}{value:g}", dataclasses.replace(student.config, **{setting: value}),
              student.paper, {**student.labels, setting: value}, paired_with=f"distill/{student.cell_id}")
         for student in students for value in values]
@@ -842,12 +846,9 @@ def _taught_fp32_cells() -> list[Cell]:
     Only the arithmetic differs (the same initial weights and batches), so each cell is
     paired with distill's bf16 run.
     """
-    distill = {cell.cell_id: cell for cell in _distill_cells()}
-    students = [distill[cell_id] for cell_id in TAUGHT_FP32_STUDENTS]
-    teachers = [_distill_teacher("taught-fp32", dataset) for dataset in dict.fromkeys(s.config.dataset for s in students)]
-    return [dataclasses.replace(teacher, labels={**teacher.labels, "precision": teacher.config.precision})
-            for teacher in teachers] + [dataclasses.replace(_in_fp32(student), experiment="taught-fp32")
-                                        for student in students]
+    teacher, students = _distill_students("taught-fp32", TAUGHT_FP32_STUDENTS)
+    return [dataclasses.replace(teacher, labels={**teacher.labels, "precision": teacher.config.precision})] + [
+        dataclasses.replace(_in_fp32(student), experiment="taught-fp32") for student in students]
 
 
 def _ann_ceiling_cells() -> list[Cell]:
