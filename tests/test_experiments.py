@@ -507,11 +507,12 @@ def test_a_teacher_run_moves_with_the_runs_folder(tmp_path):
     assert [cell.run_name for cell in moved] == [cell.run_name for cell in cells("distill")]
 
 
-@pytest.mark.parametrize("name, setting, values, suffix, students", [
-    ("if-gain", "init_gain", experiments.IF_GAINS, "gain", (experiments.FMNIST_IF_STUDENT,)),
-    ("batch-size", "batch_size", experiments.BATCH_SIZES, "batch", experiments.BATCH_SIZE_STUDENTS)])
+# (experiment, setting, its values, id suffix, students varied, the students' value, which way it moves)
+@pytest.mark.parametrize("name, setting, values, suffix, students, student_value, moves", [
+    ("if-gain", "init_gain", experiments.IF_GAINS, "gain", (experiments.FMNIST_IF_STUDENT,), 1.5, "up"),
+    ("batch-size", "batch_size", experiments.BATCH_SIZES, "batch", experiments.BATCH_SIZE_STUDENTS, 50, "down")])
 def test_student_variants_are_distill_s_students_with_one_setting_changed_after_their_teacher(
-        name, setting, values, suffix, students):
+        name, setting, values, suffix, students, student_value, moves):
     teacher, *varied = [cell for cell in cells(name) if cell.config.seed == 0]
     distill = by_id("distill")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
@@ -521,7 +522,8 @@ def test_student_variants_are_distill_s_students_with_one_setting_changed_after_
         student = distill[cell.paired_with.removeprefix("distill/")]
         value = getattr(cell.config, setting)
         assert student.config.dataset == "fashion_mnist" and student.config.noise == 0.2
-        assert getattr(student.config, setting) != value
+        assert getattr(student.config, setting) == student_value
+        assert (value > student_value) if moves == "up" else (value < student_value)
         assert cell.config == dataclasses.replace(student.config, **{setting: value})
         assert cell.labels == {**student.labels, setting: value}
         assert cell.config.teacher == f"runs/{teacher.run_name}" and cell.paper == student.paper
