@@ -245,6 +245,40 @@ def test_the_epoch_with_the_best_validation_psnr_is_kept(tiny_mnist, tmp_path):
     assert rescored == pytest.approx(best["val_psnr"], abs=1e-4)
 
 
+@pytest.mark.parametrize("steps, checks, expected", [(10, 1, set()), (10, 4, {2, 5, 8}), (3, 3, {1, 2}),
+                                                     (2, 5, {1})])
+def test_mid_epoch_checks_are_evenly_spaced_and_leave_the_end_to_the_epoch(steps, checks, expected):
+    assert train_module.mid_epoch_steps(steps, checks) == expected
+
+
+def test_checks_per_epoch_needs_a_validation_set():
+    with pytest.raises(ValueError, match="needs val_size"):
+        TrainConfig(checks_per_epoch=2)
+    with pytest.raises(ValueError, match="at least 1"):
+        TrainConfig(checks_per_epoch=0, val_size=10)
+
+
+def test_mid_epoch_checks_keep_the_best_weights_without_changing_training(tiny_mnist, tmp_path):
+    settings = dict(epochs=2, val_size=16, ema_decay=0.5)
+    plain = train(tiny_config(**settings), tmp_path / "plain", progress=False, data_dir=tiny_mnist)
+    checked = train(tiny_config(**settings, checks_per_epoch=3), tmp_path / "checked", progress=False,
+                    data_dir=tiny_mnist)
+    # The same weights after every epoch: scoring in between draws nothing and trains nothing.
+    assert (checked["psnr"], checked["val_psnr"]) == (plain["psnr"], plain["val_psnr"])
+    log = [json.loads(line) for line in (tmp_path / "checked" / "log.jsonl").read_text().splitlines()]
+    checks = [r for r in log if r["kind"] == "check"]
+    assert [r["epoch"] for r in checks] == [0.333, 0.667, 1.333, 1.667]   # 48 images: 3 steps per epoch
+    assert [r["step"] for r in checks] == [1, 2, 4, 5]
+    scored = [(r["val_psnr"], -r["epoch"], r["epoch"]) for r in log if r["kind"] in ("check", "eval")]
+    best = best_record(tmp_path / "checked")
+    assert best["epoch"] == max(scored)[2] and best["selected_by"] == "val_psnr"
+    model, config = load_trained(tmp_path / "checked" / "best")
+    clean, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
+    val_clean = clean[-16:]
+    val_noisy = train_module.fixed_test_noise(val_clean, config.noise, config.test_seed + train_module.VALIDATION_SEED_OFFSET)
+    assert train_module.evaluate(model, val_clean, val_noisy, config)["psnr"] == pytest.approx(best["val_psnr"], abs=1e-4)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_training_runs_on_the_gpu(tiny_mnist, tmp_path, precision):

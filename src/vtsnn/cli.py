@@ -83,6 +83,8 @@ FIELD_HELP = {
     "train_limit": "use only the first N training images",
     "val_size": ("hold out the last N training images as a validation set; the epoch with the best "
                  "validation PSNR is kept in RUN_DIR/best (0: none)"),
+    "checks_per_epoch": ("with --val-size: score the validation set this many times an epoch, evenly "
+                         "spaced, the last at its end, so RUN_DIR/best may keep weights from mid-epoch"),
     "test_limit": "score on the first N test images only",
     "precision": "fp32, or bf16 (autocast, channels-last)",
     "log_every": "optimizer steps between loss records in log.jsonl",

@@ -140,6 +140,7 @@ class TrainConfig(ConfigRecord):
     test_seed: int = 0                   # the fixed noise of the test set
     train_limit: int | None = None       # use only the first N training images
     val_size: int = 0                    # hold out the last N training images to pick the best epoch
+    checks_per_epoch: int = 1            # validation scores per epoch (the last at its end); needs val_size
     test_limit: int | None = None        # score on the first N test images
     precision: str = "fp32"              # or "bf16": autocast + channels-last (AMX on CPU)
     log_every: int = 100                 # steps between loss records in log.jsonl
@@ -172,6 +173,9 @@ class TrainConfig(ConfigRecord):
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
             (self.val_size >= 0, f"val_size must be 0 (no validation set) or positive, got {self.val_size}"),
+            (self.checks_per_epoch >= 1, f"checks_per_epoch must be at least 1, got {self.checks_per_epoch}"),
+            (self.checks_per_epoch == 1 or self.val_size > 0,
+             "checks_per_epoch above 1 scores a validation set several times an epoch: it needs val_size"),
             (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
             (self.temporal_grad or not self.detach_reset,
              "detach_reset drops a gradient path through time: it needs temporal_grad"),
