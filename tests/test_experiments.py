@@ -32,7 +32,7 @@ def test_every_experiment_has_its_cells():
                       "decoded-loss": 6, "joint-losses": 4, "residual-targets": 17,
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
-                      "taught-fp32": 3, "batch-size": 6}
+                      "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -432,7 +432,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
                "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
                "distill": ("teacher", None), "if-gain": ("init_gain", 1.5),
-               "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50)}
+               "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50),
+               "mid-epoch": ("checks_per_epoch", 1)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -540,6 +541,20 @@ def test_batch_size_repeats_the_chosen_if_student_with_other_seeds_beside_distil
         assert cell.config == dataclasses.replace(seed0.config, seed=cell.config.seed)
         assert cell.paired_with == f"{seed0.paired_with}-seed{cell.config.seed}"
         assert cell.paired_with.removeprefix("distill/") in by_id("distill")
+
+
+def test_mid_epoch_cells_are_batch_size_s_batch_25_students_checked_more_often_after_their_teacher():
+    teacher, *checked = cells("mid-epoch")
+    batch = by_id("batch-size")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert [(c.config.neuron, c.config.seed) for c in checked] == [("if", 0), ("lif", 0), ("if", 1)]
+    for cell in checked:
+        base = batch[cell.paired_with.removeprefix("batch-size/")]
+        assert base.config.batch_size == 25 and base.config.checks_per_epoch == 1 and base.config.val_size > 0
+        assert cell.config == dataclasses.replace(base.config, checks_per_epoch=experiments.MID_EPOCH_CHECKS)
+        assert cell.config.checks_per_epoch > 1 and cell.paper == base.paper
+        assert cell.run_name == f"mid-epoch/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+    assert checked[2].cell_id == f"{checked[0].cell_id}-seed1"
 
 
 def test_taught_fp32_cells_are_distill_s_f_mnist_students_in_fp32_after_their_teacher():
