@@ -61,7 +61,7 @@ DESCRIPTION = (
     "  if-gain  distill's F-MNIST IF student with the initialization's gain 2 instead of 1.5\n"
     "  taught-fp32  distill's F-MNIST IF and LIF students (the cells still under the paper) in fp32\n"
     "  batch-size  distill's F-MNIST IF and LIF students with batches of 25 and 10 instead of 50\n"
-    "  mid-epoch   batch-size's batch-25 students with the validation set scored 4 times an epoch\n"
+    "  mid-epoch   batch-size's best students (IF batch 25, LIF 10) with 4 validation checks an epoch\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"
