@@ -200,6 +200,10 @@ def test_per_epoch_section_reads_the_copied_logs_and_marks_the_scored_epoch(tmp_
     assert lines[6] == "| a | **21.50 (21.40)** | 19.20 (19.30) |"
     assert len(lines) == 8                                   # b has no log: no row
     assert reports._per_epoch_section([{"cell": "b"}], tmp_path) == []
+    # Weights picked at a check inside epoch 2 (checks_per_epoch): no column is bold, a line says where.
+    lines = reports._per_epoch_section([{"cell": "a", "scored_epoch": 1.5, "val_psnr": 21.6}], tmp_path)
+    assert lines[6] == "| a | 21.50 (21.40) | 19.20 (19.30) |"
+    assert lines[8] == "- a: scored at epoch 1.5, a check inside the epoch (validation PSNR 21.60), between two columns above."
 
 
 def test_a_paired_cell_is_shown_beside_its_pair_epoch_by_epoch(tmp_path):

@@ -422,7 +422,15 @@ def _per_epoch_section(records: list[dict], curves_folder: Path) -> list[str]:
             text = number_text(test) + (f" ({number_text(val)})" if val is not None else "")
             texts.append(f"**{text}**" if epoch == scored[cell] else text)
         lines.append(f"| {cell} | " + " | ".join(texts) + " |")
-    return lines + [""]
+    return lines + [""] + _mid_epoch_lines(records)
+
+
+def _mid_epoch_lines(records: list[dict]) -> list[str]:
+    """A line per cell whose validation picked weights from inside an epoch (``checks_per_epoch``),
+    which no column of the per-epoch table holds."""
+    picked = [r for r in records if r.get("scored_epoch") is not None and r["scored_epoch"] != int(r["scored_epoch"])]
+    return [f"- {r['cell']}: scored at epoch {r['scored_epoch']:g}, a check inside the epoch (validation PSNR "
+            f"{number_text(r.get('val_psnr'))}), between two columns above." for r in picked] + ([""] if picked else [])
 
 
 def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str]:
