@@ -357,16 +357,16 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
             output = model(encode_input(noisy, config))
         return compute_loss(output, target, config)
 
+    def validate():
+        return evaluate(unwrap_model(model), val_clean, val_noisy, config)["psnr"]
+
     def evaluate_epoch():
         scores = evaluate(unwrap_model(model), test_clean, test_noisy, config)
         if config.training != "ann":
             scores["firing_rates"] = layer_firing_rates(unwrap_model(model), test_noisy[:RATE_IMAGES], config)
         if val_clean is not None:
-            scores["val_psnr"] = evaluate(unwrap_model(model), val_clean, val_noisy, config)["psnr"]
+            scores["val_psnr"] = validate()
         return scores
-
-    def validate():
-        return evaluate(unwrap_model(model), val_clean, val_noisy, config)["psnr"]
 
     def describe(record):
         validation = f"validation PSNR {record['val_psnr']:.2f} dB, " if "val_psnr" in record else ""
