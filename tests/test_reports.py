@@ -206,6 +206,23 @@ def test_per_epoch_section_reads_the_copied_logs_and_marks_the_scored_epoch(tmp_
     assert lines[8] == "- a: scored at epoch 1.5, a check inside the epoch (validation PSNR 21.60), between two columns above."
 
 
+def test_the_checks_section_lists_every_validation_score_of_runs_checked_inside_epochs(tmp_path):
+    log = [{"kind": "train", "epoch": 1, "loss": 0.1},
+           {"kind": "check", "epoch": 0.5, "val_psnr": 20.1},
+           {"kind": "eval", "epoch": 1, "psnr": 21.5, "val_psnr": 21.4},
+           {"kind": "check", "epoch": 1.5, "val_psnr": 21.6},
+           {"kind": "eval", "epoch": 2, "psnr": 19.2, "val_psnr": 19.3}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log if e["kind"] != "check"))
+    assert reports.validation_checks(tmp_path / "a.jsonl") == [(0.5, 20.1), (1, 21.4), (1.5, 21.6), (2, 19.3)]
+    assert reports.validation_checks(tmp_path / "b.jsonl") == []          # checked once an epoch: no section
+    lines = reports._checks_section([{"cell": "a", "scored_epoch": 1.5}, {"cell": "b", "scored_epoch": 1}], tmp_path)
+    assert lines[0] == "## Validation PSNR at every check"
+    assert "a:" in lines and "b:" not in lines
+    assert "0.5: 20.10 · 1: 21.40 · 1.5: **21.60** · 2: 19.30" in lines
+    assert reports._checks_section([{"cell": "b", "scored_epoch": 1}], tmp_path) == []
+
+
 def test_a_paired_cell_is_shown_beside_its_pair_epoch_by_epoch(tmp_path):
     def done(experiment, cell, psnr, scored_epoch, epoch_psnrs):
         record = {"experiment": experiment, "cell": cell, "status": "done", "psnr": psnr, "noisy_psnr": 16.75,

@@ -163,7 +163,7 @@ def markdown_report(experiment: Experiment, records: list[dict], data_dir=None, 
     lines += _seed_section(experiment, records) + _row_seed_section(experiment, records)
     lines += _roundtrip_section(experiment, data_dir) + _energy_section(records)
     if experiment.per_epoch and curves_folder is not None:
-        lines += _per_epoch_section(records, Path(curves_folder))
+        lines += _per_epoch_section(records, Path(curves_folder)) + _checks_section(records, Path(curves_folder))
     lines += _paired_section(records, curves_folder)
     lines += _firing_rate_section(records) + _curves_section(records, curves_folder) + _provenance_section(records)
     return "\n".join(lines)
@@ -431,6 +431,32 @@ def _mid_epoch_lines(records: list[dict]) -> list[str]:
     picked = [r for r in records if r.get("scored_epoch") is not None and r["scored_epoch"] != int(r["scored_epoch"])]
     return [f"- {r['cell']}: scored at epoch {r['scored_epoch']:g}, a check inside the epoch (validation PSNR "
             f"{number_text(r.get('val_psnr'))}), between two columns above." for r in picked] + ([""] if picked else [])
+
+
+def validation_checks(log_path: Path) -> list[tuple[float, float]]:
+    """(epoch, validation PSNR) at every check of a run scored several times an epoch
+    (``checks_per_epoch``): the mid-epoch checks and the ends of epochs, in order; empty
+    for a run without mid-epoch checks."""
+    log = read_log(log_path) if log_path.is_file() else []
+    if not any(e.get("kind") == "check" for e in log):
+        return []
+    return [(e["epoch"], e["val_psnr"]) for e in log if e.get("kind") in ("check", "eval") and "val_psnr" in e]
+
+
+def _checks_section(records: list[dict], curves_folder: Path) -> list[str]:
+    checks = {r["cell"]: validation_checks(curves_folder / f"{r['cell']}.jsonl") for r in records}
+    checks = {cell: rows for cell, rows in checks.items() if rows}
+    if not checks:
+        return []
+    lines = ["## Validation PSNR at every check", "",
+             "The validation PSNR (dB) of the averaged weights at each check, by epochs done (4.25: a quarter "
+             "of the fifth epoch); bold marks the weights kept and scored.", ""]
+    scored = {r["cell"]: r.get("scored_epoch") for r in records}
+    for cell, rows in checks.items():
+        lines += [f"{cell}:", "", " · ".join(
+            f"{epoch:g}: " + (f"**{number_text(val)}**" if epoch == scored[cell] else number_text(val))
+            for epoch, val in rows), ""]
+    return lines
 
 
 def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str]:
