@@ -33,7 +33,7 @@ def test_every_experiment_has_its_cells():
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
-                      "ema-horizon": 3}
+                      "batch-rate": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -434,7 +434,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
                "distill": ("teacher", None), "if-gain": ("init_gain", 1.5),
                "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50),
-               "mid-epoch": ("checks_per_epoch", 1), "ema-horizon": ("ema_decay", 0.999)}
+               "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -559,20 +559,17 @@ def test_mid_epoch_cells_are_batch_size_s_students_checked_more_often_after_thei
     assert checked[2].cell_id == f"{checked[0].cell_id}-seed1"
 
 
-def test_ema_horizon_cells_average_mid_epoch_s_if_student_over_as_many_images_as_at_batch_50():
-    teacher, *averaged = cells("ema-horizon")
+def test_batch_rate_cell_is_mid_epoch_s_if_student_with_the_rate_halved_with_the_batch():
+    teacher, cell = cells("batch-rate")
     mid = by_id("mid-epoch")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
-    assert [c.config.seed for c in averaged] == [0, *experiments.FMNIST_IF_SEEDS]
-    for cell in averaged:
-        base = mid[cell.paired_with.removeprefix("mid-epoch/")]
-        assert base.config.neuron == "if" and base.config.seed == cell.config.seed
-        assert cell.config == dataclasses.replace(base.config, ema_decay=experiments.EMA_HORIZON_DECAY)
-        # The average spans as many images as the recipe's did with batches of 50.
-        recipe = by_id("distill")[experiments.FMNIST_IF_STUDENT].config
-        assert recipe.batch_size / (1 - recipe.ema_decay) == \
-            pytest.approx(cell.config.batch_size / (1 - cell.config.ema_decay))
-        assert cell.run_name == f"ema-horizon/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+    base = mid[cell.paired_with.removeprefix("mid-epoch/")]
+    assert base.config.neuron == "if" and base.config.seed == 0 and base.config.lr == 1e-2
+    assert cell.config == dataclasses.replace(base.config, lr=experiments.BATCH_RATE)
+    # The rate per image of batch 50's recipe: halved with the batch.
+    recipe = by_id("distill")[experiments.FMNIST_IF_STUDENT].config
+    assert cell.config.lr / cell.config.batch_size == pytest.approx(recipe.lr / recipe.batch_size)
+    assert cell.run_name == f"batch-rate/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_taught_fp32_cells_are_distill_s_f_mnist_students_in_fp32_after_their_teacher():

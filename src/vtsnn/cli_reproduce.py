@@ -62,7 +62,7 @@ DESCRIPTION = (
     "  taught-fp32  distill's F-MNIST IF and LIF students (the cells still under the paper) in fp32\n"
     "  batch-size  distill's F-MNIST IF and LIF students with batches of 25 and 10 instead of 50\n"
     "  mid-epoch   batch-size's best students (IF batch 25, LIF 10) with 4 validation checks an epoch\n"
-    "  ema-horizon mid-epoch's IF student with the weights averaged over twice the steps (0.9995)\n"
+    "  batch-rate  mid-epoch's IF student (batch 25) with Adam's peak rate 5e-3 instead of 1e-2\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
     "  vtsnn reproduce table1 --list\n"

@@ -80,9 +80,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              LIF at batch 10) with the validation set scored 4 times an epoch
              instead of once, so the kept weights may come from mid-epoch; and
              their teacher                                                            4 cells
-    ema-horizon  mid-epoch's IF cells (batch 25, seeds 0 and 1) with the weights
-             averaged with decay 0.9995 instead of 0.999: the same horizon in
-             images as 0.999 at batch 50; and their teacher                          3 cells
+    batch-rate  mid-epoch's IF cell (batch 25, seed 0) with Adam's peak rate halved
+             with the batch, 5e-3 instead of 1e-2; and its teacher                   2 cells
 
 :func:`vtsnn.reproduce.run_experiment` trains or resumes each cell's run in
 ``runs/<experiment>/<cell>``, evaluates it into ``results/<experiment>/<cell>.json``, then
@@ -271,13 +270,12 @@ BATCH_SIZE_SEEDED = {f"{FMNIST_IF_STUDENT}-batch25": FMNIST_IF_SEEDS}
 MID_EPOCH_CHECKS = 4
 MID_EPOCH_STUDENTS = (f"{FMNIST_IF_STUDENT}-batch25", f"{FMNIST_LIF_STUDENT}-batch10")
 MID_EPOCH_SEEDED = {f"{FMNIST_IF_STUDENT}-batch25-checks{MID_EPOCH_CHECKS}": FMNIST_IF_SEEDS}
-# ema-horizon: mid-epoch's IF student (batch 25) with the weight average's decay raised so
-# that it spans as many images as the recipe's 0.999 did at batch 50 (1/(1-decay) steps:
-# 1000 x 50 = 2000 x 25 images). Halving the batch halved the average's span, and the
-# batch-25 runs dropped by 0.8 dB within a quarter epoch twice (results/mid-epoch).
-# The optimizer's steps are unchanged: only the averaged (scored) weights differ.
-EMA_HORIZON_DECAY = 0.9995
-EMA_HORIZON_STUDENT = f"{FMNIST_IF_STUDENT}-batch25-checks{MID_EPOCH_CHECKS}"
+# batch-rate: mid-epoch's IF student (batch 25) with Adam's peak rate scaled with the batch
+# (1e-2 x 25 / 50), as the linear scaling rule would have it: the batch-25 runs dropped by
+# 0.8 dB within a quarter epoch twice (results/mid-epoch), which a smaller step may avoid,
+# while keeping twice batch 50's steps.
+BATCH_RATE = 5e-3
+BATCH_RATE_STUDENT = f"{FMNIST_IF_STUDENT}-batch25-checks{MID_EPOCH_CHECKS}"
 # taught-fp32: the best recipes of the two cells still under the paper's IF number, in
 # fp32. Training in fp32 instead of bf16 lifted three of four older LIF cells by 0.58-0.83
 # dB and one epoch of MNIST IF by 0.86 dB over three seeds (results/full-precision,
@@ -875,18 +873,15 @@ def _mid_epoch_cells() -> list[Cell]:
     return [dataclasses.replace(teacher, experiment="mid-epoch")] + checked + _other_seeds(checked, MID_EPOCH_SEEDED)
 
 
-def _ema_horizon_cells() -> list[Cell]:
-    """mid-epoch's :data:`EMA_HORIZON_STUDENT` with the weights averaged with
-    :data:`EMA_HORIZON_DECAY`, paired with mid-epoch's run; again with FMNIST_IF_SEEDS;
-    after their teacher."""
+def _batch_rate_cells() -> list[Cell]:
+    """mid-epoch's :data:`BATCH_RATE_STUDENT` with Adam's peak rate :data:`BATCH_RATE`,
+    paired with mid-epoch's run, after its teacher."""
     mid = {cell.cell_id: cell for cell in _mid_epoch_cells()}
     teacher = next(cell for cell in mid.values() if cell.config.training == "ann")
-    base = mid[EMA_HORIZON_STUDENT]
-    cell = Cell("ema-horizon", f"{base.cell_id}-decay{EMA_HORIZON_DECAY:g}",
-                dataclasses.replace(base.config, ema_decay=EMA_HORIZON_DECAY), base.paper,
-                {**base.labels, "ema_decay": EMA_HORIZON_DECAY}, paired_with=f"mid-epoch/{base.cell_id}")
-    return ([dataclasses.replace(teacher, experiment="ema-horizon"), cell]
-            + _other_seeds([cell], {cell.cell_id: FMNIST_IF_SEEDS}))
+    base = mid[BATCH_RATE_STUDENT]
+    return [dataclasses.replace(teacher, experiment="batch-rate"),
+            Cell("batch-rate", f"{base.cell_id}-lr{BATCH_RATE:g}", dataclasses.replace(base.config, lr=BATCH_RATE),
+                 base.paper, {**base.labels, "lr": BATCH_RATE}, paired_with=f"mid-epoch/{base.cell_id}")]
 
 
 def _taught_fp32_cells() -> list[Cell]:
@@ -1254,20 +1249,17 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "same as in the paired batch-size run (same seed): a check draws nothing and trains nothing. "
                "The IF student is repeated with seed 1 (the id's -seed1). \"PSNR (paper)\" is the paper's "
                "VTSNN-IF number, Table 1's target.", per_epoch=True),
-    Experiment("ema-horizon", "A longer weight average for smaller batches: mid-epoch's IF student averaged "
-               f"with decay {EMA_HORIZON_DECAY:g}", _ema_horizon_cells,
+    Experiment("batch-rate", "A smaller step for smaller batches: mid-epoch's IF student with Adam's peak rate "
+               f"{BATCH_RATE:g}", _batch_rate_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
-                ("average's decay", "ema_decay"), ("checks per epoch", "checks_per_epoch"),
-                ("training target", "target")),
+                ("peak rate", "lr"), ("checks per epoch", "checks_per_epoch"), ("training target", "target")),
                "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "mid-epoch's F-MNIST IF student (residual bit-plane targets from the teacher's output, Adam's peak "
-               f"rate 1e-2 on a cosine schedule, batches of 25, {TABLE1_EPOCHS_AT_0_2['if']} epochs, "
-               f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch) with "
-               f"the moving average of the weights (scored and kept) decaying by {EMA_HORIZON_DECAY:g} per step "
-               "instead of 0.999: it spans about 2000 steps of 25 images, as 0.999 spanned 1000 steps of 50 in "
-               "the recipe. The optimizer's steps are the same as in the paired mid-epoch run (same seed); only "
-               "the averaged weights differ. Again with seed 1 (the id's -seed1). \"PSNR (paper)\" is the "
-               "paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+               "mid-epoch's F-MNIST IF student (residual bit-plane targets from the teacher's output, a cosine "
+               "schedule, a moving average of the weights with decay 0.999, batches of 25, "
+               f"{TABLE1_EPOCHS_AT_0_2['if']} epochs, {VALIDATION_IMAGES} training images held out and scored "
+               f"{MID_EPOCH_CHECKS} times an epoch, seed 0) with Adam's peak rate halved with the batch, "
+               f"{BATCH_RATE:g} instead of 1e-2, set beside mid-epoch's run. \"PSNR (paper)\" is the paper's "
+               "VTSNN-IF number, Table 1's target.", per_epoch=True),
 )}
 ALL = "all"
 
