@@ -263,10 +263,11 @@ BATCH_SIZE_STUDENTS = (FMNIST_IF_STUDENT, FMNIST_LIF_STUDENT)
 # with FMNIST_IF_SEEDS, each paired with distill's run of the same seed at batch 50.
 BATCH_SIZE_SEEDED = {f"{FMNIST_IF_STUDENT}-batch25": FMNIST_IF_SEEDS}
 # mid-epoch: batch-size's students at the batch size that scored higher at seed 0 (IF 25,
-# LIF 10) with the validation set scored MID_EPOCH_CHECKS times an epoch. The small-batch runs swing by up to 0.9 dB in test PSNR from one epoch to
-# the next (21.21 -> 20.35 at seed 0), so the best weights may lie between two epochs'
-# ends. Training is unchanged (a check draws nothing and trains nothing): only where the
-# kept weights are picked from. The IF student again with each of FMNIST_IF_SEEDS.
+# LIF 10) with the validation set scored MID_EPOCH_CHECKS times an epoch. The small-batch
+# runs swing by up to 0.9 dB in test PSNR from one epoch to the next (21.21 -> 20.35 at
+# seed 0), so the best weights may lie between two epochs' ends. Training is unchanged
+# (a check draws nothing and trains nothing): only where the kept weights are picked from.
+# The IF student again with each of FMNIST_IF_SEEDS.
 MID_EPOCH_CHECKS = 4
 MID_EPOCH_STUDENTS = (f"{FMNIST_IF_STUDENT}-batch25", f"{FMNIST_LIF_STUDENT}-batch10")
 MID_EPOCH_SEEDED = {f"{FMNIST_IF_STUDENT}-batch25-checks{MID_EPOCH_CHECKS}": FMNIST_IF_SEEDS}
@@ -845,10 +846,15 @@ def _varied_student_cells(experiment: str, setting: str, values: tuple, suffix: 
     ``-{suffix}{value}``.
     """
     teacher, students = _distill_students(experiment, student_ids)
-    return [teacher] + [
-        Cell(experiment, f"{student.cell_id}-{suffix}{value:g}", dataclasses.replace(student.config, **{setting: value}),
-             student.paper, {**student.labels, setting: value}, paired_with=f"distill/{student.cell_id}")
-        for student in students for value in values]
+    return [teacher] + [_with_setting(experiment, student, setting, value, suffix)
+                        for student in students for value in values]
+
+
+def _with_setting(experiment: str, base: Cell, setting: str, value, suffix: str) -> Cell:
+    """``base``, a cell of another experiment, with ``setting`` at ``value`` as a cell of
+    ``experiment`` paired with it; its id ends in ``-{suffix}{value}``."""
+    return Cell(experiment, f"{base.cell_id}-{suffix}{value:g}", dataclasses.replace(base.config, **{setting: value}),
+                base.paper, {**base.labels, setting: value}, paired_with=f"{base.experiment}/{base.cell_id}")
 
 
 def _if_gain_cells() -> list[Cell]:
@@ -866,9 +872,7 @@ def _mid_epoch_cells() -> list[Cell]:
     :data:`MID_EPOCH_SEEDED` again with other seeds; after their teacher."""
     batch = {cell.cell_id: cell for cell in _batch_size_cells()}
     teacher = next(cell for cell in batch.values() if cell.config.training == "ann")
-    checked = [Cell("mid-epoch", f"{cell_id}-checks{MID_EPOCH_CHECKS}",
-                    dataclasses.replace(batch[cell_id].config, checks_per_epoch=MID_EPOCH_CHECKS), batch[cell_id].paper,
-                    {**batch[cell_id].labels, "checks_per_epoch": MID_EPOCH_CHECKS}, paired_with=f"batch-size/{cell_id}")
+    checked = [_with_setting("mid-epoch", batch[cell_id], "checks_per_epoch", MID_EPOCH_CHECKS, "checks")
                for cell_id in MID_EPOCH_STUDENTS]
     return [dataclasses.replace(teacher, experiment="mid-epoch")] + checked + _other_seeds(checked, MID_EPOCH_SEEDED)
 
@@ -878,10 +882,8 @@ def _batch_rate_cells() -> list[Cell]:
     paired with mid-epoch's run, after its teacher."""
     mid = {cell.cell_id: cell for cell in _mid_epoch_cells()}
     teacher = next(cell for cell in mid.values() if cell.config.training == "ann")
-    base = mid[BATCH_RATE_STUDENT]
     return [dataclasses.replace(teacher, experiment="batch-rate"),
-            Cell("batch-rate", f"{base.cell_id}-lr{BATCH_RATE:g}", dataclasses.replace(base.config, lr=BATCH_RATE),
-                 base.paper, {**base.labels, "lr": BATCH_RATE}, paired_with=f"mid-epoch/{base.cell_id}")]
+            _with_setting("batch-rate", mid[BATCH_RATE_STUDENT], "lr", BATCH_RATE, "lr")]
 
 
 def _taught_fp32_cells() -> list[Cell]:
@@ -1240,8 +1242,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then come "
                "batch-size's F-MNIST students at the batch size that scored higher at seed 0 (IF, batches "
                "of 25: residual bit-plane targets from the teacher's output, Adam's peak rate 1e-2 on a cosine "
-               f"schedule, a moving average of the weights with decay 0.999 per step, {TABLE1_EPOCHS_AT_0_2['if']} epochs; LIF: the same with tau 2, the "
-               f"initialization's gain {TAU_GAIN:g}, {TABLE1_EPOCHS_AT_0_2['lif']} epochs and batches of 10; "
+               "schedule, a moving average of the weights with decay 0.999 per step, "
+               f"{TABLE1_EPOCHS_AT_0_2['if']} epochs; LIF: the same with tau 2, the initialization's gain "
+               f"{TAU_GAIN:g}, {TABLE1_EPOCHS_AT_0_2['lif']} epochs and batches of 10; "
                f"{VALIDATION_IMAGES} training images held out) with the validation set scored "
                f"{MID_EPOCH_CHECKS} times an epoch, evenly spaced, instead of once at its end: the kept "
                "(and scored) weights are the averaged weights with the best validation PSNR at any check, "
