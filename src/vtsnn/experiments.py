@@ -871,19 +871,23 @@ def _mid_epoch_cells() -> list[Cell]:
     checks an epoch, each paired with its batch-size run (the same training); the ones in
     :data:`MID_EPOCH_SEEDED` again with other seeds; after their teacher."""
     batch = {cell.cell_id: cell for cell in _batch_size_cells()}
-    teacher = next(cell for cell in batch.values() if cell.config.training == "ann")
     checked = [_with_setting("mid-epoch", batch[cell_id], "checks_per_epoch", MID_EPOCH_CHECKS, "checks")
                for cell_id in MID_EPOCH_STUDENTS]
-    return [dataclasses.replace(teacher, experiment="mid-epoch")] + checked + _other_seeds(checked, MID_EPOCH_SEEDED)
+    return [_teacher_among(batch.values(), "mid-epoch")] + checked + _other_seeds(checked, MID_EPOCH_SEEDED)
 
 
 def _batch_rate_cells() -> list[Cell]:
     """mid-epoch's :data:`BATCH_RATE_STUDENT` with Adam's peak rate :data:`BATCH_RATE`,
     paired with mid-epoch's run, after its teacher."""
     mid = {cell.cell_id: cell for cell in _mid_epoch_cells()}
-    teacher = next(cell for cell in mid.values() if cell.config.training == "ann")
-    return [dataclasses.replace(teacher, experiment="batch-rate"),
+    return [_teacher_among(mid.values(), "batch-rate"),
             _with_setting("batch-rate", mid[BATCH_RATE_STUDENT], "lr", BATCH_RATE, "lr")]
+
+
+def _teacher_among(cells, experiment: str) -> Cell:
+    """The ANN teacher among another experiment's ``cells``, as a cell of ``experiment``
+    (put first, so that its students find it trained)."""
+    return dataclasses.replace(next(cell for cell in cells if cell.config.training == "ann"), experiment=experiment)
 
 
 def _taught_fp32_cells() -> list[Cell]:

@@ -481,7 +481,7 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if rank == 0:
             # With a weight average, the average is scored, kept and saved as the model.
-            with average.applied() if average is not None else nullcontext() as raw_weights:
+            with scored_weights(average) as raw_weights:
                 metrics = evaluate_epoch()
                 record = {"kind": "eval", "epoch": epoch + 1, "step": step, "images": images_seen, **metrics,
                           "epoch_seconds": round(seconds, 2), "epoch_cpu_seconds": round(cpu_seconds, 2),
@@ -500,6 +500,12 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
     return record
 
 
+def scored_weights(average: WeightAverage | None):
+    """A block in which the model holds the weights a run scores and keeps: the average's
+    when there is one (yielding the raw weights), else its own (yielding ``None``)."""
+    return average.applied() if average is not None else nullcontext()
+
+
 def mid_epoch_steps(steps_per_epoch: int, checks_per_epoch: int) -> set[int]:
     """The steps of an epoch (counted from 1) after which a mid-epoch check scores the
     validation set: ``checks_per_epoch - 1`` evenly spaced ones, the epoch's end excluded
@@ -515,7 +521,7 @@ def mid_epoch_check(run_dir: Path, config, model, validate, select_key: str, ave
     ``progress_record["epoch"]`` is fractional (2.5: half of the third epoch done). The
     test set is not scored here: the run is scored on it once, at the kept weights.
     """
-    with average.applied() if average is not None else nullcontext():
+    with scored_weights(average):
         record = {**progress_record, select_key: validate()}
         append_log(run_dir, {"kind": "check", **record})
         keep_if_best(run_dir, model, config, select_key, record)
