@@ -22,6 +22,10 @@ def test_config_validation():
     with pytest.raises(ValueError, match="loss must be one of bitplane, bitplane-squared"):
         TrainConfig(loss="bitplane_squared")
     assert TrainConfig.from_dict(TrainConfig(channels=(4, 8)).to_dict()) == TrainConfig(channels=(4, 8))
+    with pytest.raises(ValueError, match="clip_grad must be 0 .off. or a positive number, got -1"):
+        TrainConfig(clip_grad=-1)
+    with pytest.raises(ValueError, match="clip_grad must be 0 .off. or a positive number, got inf"):
+        TrainConfig(clip_grad=float("inf"))
 
 
 @pytest.mark.parametrize("field, value, phrase", [

@@ -584,6 +584,19 @@ def test_add_noise_uses_the_given_generator():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def test_mirror_random_half_mirrors_whole_images_about_half_the_time():
+    images = torch.randint(0, 256, (400, 2, 5, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    out = data.mirror_random_half(images, torch.Generator().manual_seed(3))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    kept = (out == images).flatten(1).all(1)
+    mirrored = (out == images.flip(-1)).flatten(1).all(1)
+    assert bool((kept ^ mirrored).all())            # every image whole: as it was, or mirrored
+    assert 160 < int(mirrored.sum()) < 240           # Binomial(400, 1/2): mean 200, sd 10
+    again = data.mirror_random_half(images, torch.Generator().manual_seed(3))
+    other = data.mirror_random_half(images, torch.Generator().manual_seed(4))
+    assert torch.equal(out, again) and not torch.equal(out, other)
+
+
 @pytest.mark.parametrize("noise", ["add", "fixed"])
 def test_zero_noise_returns_the_input(noise):
     clean = torch.arange(256, dtype=torch.uint8).reshape(1, 16, 16)

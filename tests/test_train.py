@@ -51,9 +51,9 @@ def test_training_changes_the_weights_and_is_deterministic(tiny_mnist, tmp_path)
     assert any(not torch.equal(a[k], initial[k]) for k in a)
 
 
-@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
-def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch, ema_decay):
-    config = tiny_config(epochs=3, ema_decay=ema_decay)
+@pytest.mark.parametrize("ema_decay, flip", [(0.0, False), (0.9, False), (0.0, True)])
+def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch, ema_decay, flip):
+    config = tiny_config(epochs=3, ema_decay=ema_decay, flip=flip)
     train(config, tmp_path / "whole", progress=False, data_dir=tiny_mnist)
 
     calls = {"n": 0}
@@ -89,6 +89,36 @@ def test_weight_average_is_what_a_run_scores_and_saves_while_training_is_unchang
     model, config = load_trained(tmp_path / "averaged")
     clean, noisy = load_test_set(config, tiny_mnist)
     assert evaluate(model, clean, noisy, config)["psnr"] == pytest.approx(last["psnr"], abs=1e-6)
+
+
+def test_gradient_clipping_scales_only_steps_above_the_limit(tiny_mnist, tmp_path):
+    train(tiny_config(epochs=1), tmp_path / "plain", progress=False, data_dir=tiny_mnist)
+    train(tiny_config(epochs=1, clip_grad=1e9), tmp_path / "loose", progress=False, data_dir=tiny_mnist)
+    train(tiny_config(epochs=1, clip_grad=1e-6), tmp_path / "tight", progress=False, data_dir=tiny_mnist)
+    plain, loose, tight = (weights_of(tmp_path / run) for run in ("plain", "loose", "tight"))
+    assert all(torch.equal(plain[k], loose[k]) for k in plain)       # no step reached the limit
+    assert any(not torch.equal(plain[k], tight[k]) for k in plain)   # every step was scaled down
+
+
+def test_flip_trains_on_whole_images_some_of_them_mirrored(tiny_mnist, tmp_path, monkeypatch):
+    seen = []
+    real_add_noise = train_module.add_noise
+
+    def recording_add_noise(clean, *args, **kwargs):
+        seen.append(clean.clone())
+        return real_add_noise(clean, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "add_noise", recording_add_noise)
+    train(tiny_config(epochs=1, flip=True), tmp_path / "flip", progress=False, data_dir=tiny_mnist)
+    images, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
+    batch = torch.cat(seen)
+    as_is = (batch[:, None] == images[None]).flatten(2).all(2).any(1)
+    mirrored = (batch[:, None] == images.flip(-1)[None]).flatten(2).all(2).any(1)
+    assert bool((as_is | mirrored).all()) and bool(mirrored.any()) and bool((as_is & ~mirrored).any())
+    monkeypatch.setattr(train_module, "add_noise", real_add_noise)
+    train(tiny_config(epochs=1), tmp_path / "plain", progress=False, data_dir=tiny_mnist)
+    flipped, plain = weights_of(tmp_path / "flip"), weights_of(tmp_path / "plain")
+    assert any(not torch.equal(flipped[k], plain[k]) for k in plain)
 
 
 def test_existing_run_needs_resume_and_the_same_configuration(tiny_mnist, tmp_path):

@@ -66,6 +66,7 @@ FIELD_HELP = {
     "lr": "Adam learning rate",
     "lr_schedule": "constant, or cosine (to 0 over the run)",
     "weight_decay": "Adam weight decay",
+    "clip_grad": "scale each step's gradient down to at most this norm over all weights together (0: off)",
     "ema_decay": ("evaluate, keep and save an exponential moving average of the weights with this decay "
                   "(0: off, the raw weights)"),
     "init": "weight initialization: default (PyTorch) or spiking (scaled for 0/1 inputs)",
@@ -73,6 +74,8 @@ FIELD_HELP = {
     "init_from": "start from the weights of this run or checkpoint folder (same network)",
     "teacher": ("train against this trained denoiser's output (a run or checkpoint folder of the same "
                 "dataset; its denoised noisy batch, rounded to 8 bits, replaces the clean image as the target)"),
+    "flip": ("augment the training images: mirror a random half of each batch left-right (for images "
+             "whose mirror image is as likely, such as clothes and photos; not digits)"),
     "v_threshold": "firing threshold of the hidden neurons",
     "output_threshold": "firing threshold of the output neurons",
     "tau": "LIF membrane time constant",

@@ -126,11 +126,13 @@ class TrainConfig(ConfigRecord):
     lr: float = 1e-3
     lr_schedule: str = "constant"        # or "cosine" (to 0 over the run)
     weight_decay: float = 0.0
+    clip_grad: float = 0.0               # clip the gradient's norm (all weights together) to this (0: off)
     ema_decay: float = 0.0               # score and keep a moving average of the weights (0: off)
     init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
     init_gain: float = 2.0
     init_from: str | None = None         # start from this checkpoint's weights (same network)
     teacher: str | None = None           # train against this denoiser's output instead of the clean image
+    flip: bool = False                   # mirror a random half of each training batch left-right
     v_threshold: float = 1.0
     output_threshold: float = 0.077
     tau: float = 1.1
@@ -177,6 +179,7 @@ class TrainConfig(ConfigRecord):
             (self.checks_per_epoch == 1 or self.val_size > 0,
              "checks_per_epoch above 1 scores a validation set several times an epoch: it needs val_size"),
             (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
+            (0 <= self.clip_grad < math.inf, f"clip_grad must be 0 (off) or a positive number, got {self.clip_grad}"),
             (self.temporal_grad or not self.detach_reset,
              "detach_reset drops a gradient path through time: it needs temporal_grad"),
             (self.teacher is None or self.teacher.strip() != "",

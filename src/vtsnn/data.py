@@ -55,6 +55,7 @@ __all__ = [
     "download",
     "add_noise",
     "fixed_test_noise",
+    "mirror_random_half",
     "read_image",
     "write_image",
     "list_images",
@@ -558,6 +559,16 @@ def add_noise(clean: torch.Tensor, eta: float, generator: torch.Generator | None
     eta = _check_eta(eta)
     standard_normal = torch.randn(clean.shape, generator=generator, device=clean.device, dtype=torch.float32)
     return _noisy_from(clean, eta, standard_normal)
+
+
+def mirror_random_half(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``[N, C, H, W]`` images with each one mirrored left-right with probability 1/2.
+
+    Training augmentation (``TrainConfig.flip``): draws one number per image from
+    ``generator`` (on the images' device), so a seeded run stays repeatable.
+    """
+    mirrored = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
+    return torch.where(mirrored[:, None, None, None], images.flip(-1), images)
 
 
 def fixed_test_noise(clean: torch.Tensor, eta: float, seed: int = 0) -> torch.Tensor:

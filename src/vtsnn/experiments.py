@@ -82,6 +82,9 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              their teacher                                                            4 cells
     batch-rate  mid-epoch's IF cell (batch 25, seed 0) with Adam's peak rate halved
              with the batch, 5e-3 instead of 1e-2; and its teacher                   2 cells
+    flip     mid-epoch's students (IF at batch 25, seeds 0 and 1; LIF at batch 10)
+             trained on images a random half of which are mirrored left-right;
+             and their teacher                                                        4 cells
 
 :func:`vtsnn.reproduce.run_experiment` trains or resumes each cell's run in
 ``runs/<experiment>/<cell>``, evaluates it into ``results/<experiment>/<cell>.json``, then
@@ -277,6 +280,12 @@ MID_EPOCH_SEEDED = {f"{FMNIST_IF_STUDENT}-batch25-checks{MID_EPOCH_CHECKS}": FMN
 # while keeping twice batch 50's steps.
 BATCH_RATE = 5e-3
 BATCH_RATE_STUDENT = f"{FMNIST_IF_STUDENT}-batch25-checks{MID_EPOCH_CHECKS}"
+# flip: mid-epoch's students trained on a random half of each batch mirrored left-right
+# (TrainConfig.flip). A mirrored garment is as likely a garment, so the flips add training
+# images the test set could hold; a lower bit-plane loss stopped buying PSNR on F-MNIST
+# (results/long-training), which more varied images may change where more steps did not.
+FLIP_STUDENTS = tuple(f"{student}-checks{MID_EPOCH_CHECKS}" for student in MID_EPOCH_STUDENTS)
+FLIP_SEEDED = {f"{FLIP_STUDENTS[0]}-flip": FMNIST_IF_SEEDS}
 # taught-fp32: the best recipes of the two cells still under the paper's IF number, in
 # fp32. Training in fp32 instead of bf16 lifted three of four older LIF cells by 0.58-0.83
 # dB and one epoch of MNIST IF by 0.86 dB over three seeds (results/full-precision,
@@ -852,8 +861,10 @@ def _varied_student_cells(experiment: str, setting: str, values: tuple, suffix: 
 
 def _with_setting(experiment: str, base: Cell, setting: str, value, suffix: str) -> Cell:
     """``base``, a cell of another experiment, with ``setting`` at ``value`` as a cell of
-    ``experiment`` paired with it; its id ends in ``-{suffix}{value}``."""
-    return Cell(experiment, f"{base.cell_id}-{suffix}{value:g}", dataclasses.replace(base.config, **{setting: value}),
+    ``experiment`` paired with it; its id ends in ``-{suffix}{value}`` (``-{suffix}`` for
+    a switch turned on)."""
+    tag = suffix if value is True else f"{suffix}{value:g}"
+    return Cell(experiment, f"{base.cell_id}-{tag}", dataclasses.replace(base.config, **{setting: value}),
                 base.paper, {**base.labels, setting: value}, paired_with=f"{base.experiment}/{base.cell_id}")
 
 
@@ -882,6 +893,15 @@ def _batch_rate_cells() -> list[Cell]:
     mid = {cell.cell_id: cell for cell in _mid_epoch_cells()}
     return [_teacher_among(mid.values(), "batch-rate"),
             _with_setting("batch-rate", mid[BATCH_RATE_STUDENT], "lr", BATCH_RATE, "lr")]
+
+
+def _flip_cells() -> list[Cell]:
+    """mid-epoch's :data:`FLIP_STUDENTS` trained on randomly mirrored images, each paired
+    with its mid-epoch run; the ones in :data:`FLIP_SEEDED` again with other seeds; after
+    their teacher."""
+    mid = {cell.cell_id: cell for cell in _mid_epoch_cells()}
+    flipped = [_with_setting("flip", mid[cell_id], "flip", True, "flip") for cell_id in FLIP_STUDENTS]
+    return [_teacher_among(mid.values(), "flip")] + flipped + _other_seeds(flipped, FLIP_SEEDED)
 
 
 def _teacher_among(cells, experiment: str) -> Cell:
@@ -1267,6 +1287,20 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"{MID_EPOCH_CHECKS} times an epoch, seed 0) with Adam's peak rate halved with the batch, "
                f"{BATCH_RATE:g} instead of 1e-2, set beside mid-epoch's run. \"PSNR (paper)\" is the paper's "
                "VTSNN-IF number, Table 1's target.", per_epoch=True),
+    Experiment("flip", "Mirrored training images: mid-epoch's students with a random half of each batch "
+               "mirrored left-right", _flip_cells,
+               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
+                ("checks per epoch", "checks_per_epoch"), ("mirrored", "flip"), ("training target", "target")),
+               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then come "
+               "mid-epoch's F-MNIST students (IF: residual bit-plane targets from the teacher's output, Adam's "
+               "peak rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, batches "
+               f"of 25, {TABLE1_EPOCHS_AT_0_2['if']} epochs; LIF: the same with tau 2, the initialization's "
+               f"gain {TAU_GAIN:g}, {TABLE1_EPOCHS_AT_0_2['lif']} epochs and batches of 10; "
+               f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch) "
+               "with each training image mirrored left-right with probability 1/2 before the noise is drawn "
+               "(`vtsnn train --flip`), each set beside mid-epoch's run of the same seed. The validation and "
+               "test images are never mirrored. The IF student is repeated with seed 1 (the id's -seed1). "
+               "\"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
 )}
 ALL = "all"
 

@@ -44,7 +44,7 @@ from .allocator import keep_freed_memory
 from .averaging import WeightAverage
 from .coding import decode, ttfs_encode, uwe_encode
 from .config import BITS, MODEL_KEYS, RESUME_KEYS, TrainConfig
-from .data import add_noise, fixed_test_noise, load_dataset, to_uint8
+from .data import add_noise, fixed_test_noise, load_dataset, mirror_random_half, to_uint8
 from .energy import LayerCount, count_operations_on_images
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr, standard_error
@@ -350,6 +350,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
 
     def batch_loss(indices):
         clean = train_images[indices]
+        if config.flip:
+            clean = mirror_random_half(clean, generator)    # same draw on every rank
         noisy = add_noise(clean, config.noise, generator)   # same draw on every rank
         clean, noisy = clean[rank::world].to(device), noisy[rank::world].to(device)
         target = clean if teacher is None else teacher_targets(teacher, noisy)
@@ -376,7 +378,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     return run_epochs(run_dir, config, model, optimizer, generator, start,
                       train_images.shape[0], batch_loss, evaluate_epoch, describe, progress, rank,
                       select_key="val_psnr" if val_clean is not None else None, average=average,
-                      validate=validate if val_clean is not None else None, checks_per_epoch=config.checks_per_epoch)
+                      validate=validate if val_clean is not None else None, checks_per_epoch=config.checks_per_epoch,
+                      clip_grad=config.clip_grad)
 
 
 def start_weight_average(model, config: TrainConfig, latest: Path | None, start) -> WeightAverage | None:
@@ -419,7 +422,7 @@ def split_training_set(images: torch.Tensor, config: TrainConfig) -> tuple[torch
 def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[int, int, int],
                dataset_size: int, batch_loss, evaluate_epoch, describe, progress: bool = True,
                rank: int = 0, select_key: str | None = None, average: WeightAverage | None = None,
-               validate=None, checks_per_epoch: int = 1) -> dict:
+               validate=None, checks_per_epoch: int = 1, clip_grad: float = 0.0) -> dict:
     """The epoch loop shared by denoisers and classifiers; returns the last evaluation record.
 
     Each epoch shuffles with ``generator``, sets the scheduled learning rate, takes one
@@ -432,7 +435,8 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
     scored, kept and saved as the model. With ``validate`` (returns the ``select_key``
     score) and ``checks_per_epoch`` above 1, the validation set is also scored at evenly
     spaced steps inside each epoch (:func:`mid_epoch_check`), so ``best`` may keep weights
-    from between two epochs.
+    from between two epochs. With ``clip_grad`` above 0, each step's gradient is scaled
+    down to at most that norm (over all weights together) before Adam's step.
     Sets the process's allocator to reuse freed memory (:mod:`vtsnn.allocator`), which
     makes CPU training steps about 1.3x faster.
     """
@@ -457,6 +461,8 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
             loss = batch_loss(indices)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if clip_grad:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
             optimizer.step()
             if average is not None:
                 average.update()
