@@ -33,7 +33,7 @@ def test_every_experiment_has_its_cells():
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
-                      "batch-rate": 2, "flip": 4}
+                      "batch-rate": 2, "flip": 4, "dense-checks": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -434,7 +434,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
                "distill": ("teacher", None), "if-gain": ("init_gain", 1.5),
                "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50),
-               "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2), "flip": ("flip", False)}
+               "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2), "flip": ("flip", False),
+               "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -584,6 +585,19 @@ def test_flip_cells_are_mid_epoch_s_students_trained_on_mirrored_images():
         assert cell.labels["flip"] is True and cell.paper == base.paper
         assert cell.run_name == f"flip/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
     assert students[-1].cell_id == students[0].cell_id + "-seed1"
+
+
+def test_dense_checks_cells_are_mid_epoch_s_students_checked_more_often():
+    teacher, *dense = cells("dense-checks")
+    mid = by_id("mid-epoch")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert len(dense) == len(mid) - 1
+    for cell in dense:
+        base = mid[cell.paired_with.removeprefix("mid-epoch/")]
+        assert cell.config == dataclasses.replace(base.config, checks_per_epoch=experiments.DENSE_CHECKS)
+        assert experiments.DENSE_CHECKS > base.config.checks_per_epoch == experiments.MID_EPOCH_CHECKS
+        assert cell.cell_id == base.cell_id.replace("-checks4", "-checks20") and cell.paper == base.paper
+        assert cell.run_name == f"dense-checks/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_taught_fp32_cells_are_distill_s_f_mnist_students_in_fp32_after_their_teacher():
