@@ -156,3 +156,29 @@ def test_imitation_scores_a_student_against_the_clean_images_and_its_teacher(tin
     assert len(set(scores.values())) == 3
     with pytest.raises(SystemExit, match="trained without a teacher"):
         script.main(["mnist-if-0.2", "--data-dir", str(tiny_mnist)])
+
+
+def test_raw_vs_average_scores_both_weight_sets_of_an_averaged_checkpoint(tiny_mnist, tmp_path, capsys):
+    from vtsnn.config import TrainConfig
+    from vtsnn.train import train
+    script = load_script("raw_vs_average")
+    settings = dict(channels=(4, 8), batch_size=16, epochs=2, init="spiking", val_size=16, log_every=1)
+    last = train(TrainConfig(**settings, ema_decay=0.5), tmp_path / "avg", progress=False, data_dir=tiny_mnist)
+    plain = train(TrainConfig(**settings), tmp_path / "plain", progress=False, data_dir=tiny_mnist)
+    averaged, raw = script.score_rows(tmp_path / "avg" / "epoch-0002", tiny_mnist)
+    assert (averaged["weights"], raw["weights"]) == ("averaged", "raw")
+    assert averaged["val_psnr"] == pytest.approx(last["val_psnr"], abs=1e-4)
+    assert averaged["psnr"] == pytest.approx(last["psnr"], abs=1e-4)
+    # The raw weights are the ones an unaveraged run of the same seed ends with.
+    assert (raw["val_psnr"], raw["psnr"]) == pytest.approx((plain["val_psnr"], plain["psnr"]), abs=1e-4)
+    assert len(raw["plane_rates"]) == 8 and all(0 <= rate <= 1 for rate in raw["plane_rates"])
+    [only] = script.score_rows(tmp_path / "avg" / "best", tiny_mnist)     # best keeps the average only
+    assert only["weights"] == "averaged"
+    script.main([str(tmp_path / "avg"), "--data-dir", str(tiny_mnist)])
+    assert " raw " in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no-such-run is not a checkpoint"):
+        script.main([str(tmp_path / "no-such-run"), "--data-dir", str(tiny_mnist)])
+    train(TrainConfig(**{**settings, "val_size": 0, "epochs": 1}), tmp_path / "noval", progress=False,
+          data_dir=tiny_mnist)
+    with pytest.raises(SystemExit, match="held out no validation images"):
+        script.main([str(tmp_path / "noval"), "--data-dir", str(tiny_mnist)])
