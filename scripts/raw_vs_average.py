@@ -19,10 +19,10 @@ import sys
 import torch
 
 from vtsnn.checkpoint import CheckpointError
-from vtsnn.data import fixed_test_noise, load_dataset
+from vtsnn.data import load_dataset
 from vtsnn.run_folder import resolve_checkpoint, stored_raw_weights
-from vtsnn.train import (VALIDATION_SEED_OFFSET, evaluate, load_test_set, load_trained, spiking_output_bits,
-                         split_training_set)
+from vtsnn.train import (evaluate, load_test_set, load_trained, spiking_output_bits, split_training_set,
+                         validation_noise)
 
 
 def validation_set(config, data_dir=None, limit: int | None = None):
@@ -31,7 +31,7 @@ def validation_set(config, data_dir=None, limit: int | None = None):
         raise CheckpointError("the run held out no validation images (val_size 0)")
     images, _ = load_dataset(config.dataset, "train", data_dir, color=config.color)
     _, clean = split_training_set(images, config)
-    noisy = fixed_test_noise(clean, config.noise, config.test_seed + VALIDATION_SEED_OFFSET)
+    noisy = validation_noise(clean, config)
     return clean[:limit], noisy[:limit]
 
 

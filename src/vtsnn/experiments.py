@@ -917,9 +917,9 @@ def _dense_checks_cells() -> list[Cell]:
     """mid-epoch's students with :data:`DENSE_CHECKS` validation checks an epoch instead of
     :data:`MID_EPOCH_CHECKS`, each paired with its mid-epoch run, after their teacher."""
     mid = _mid_epoch_cells()
-    dense = [Cell("dense-checks", cell.cell_id.replace(f"-checks{MID_EPOCH_CHECKS}", f"-checks{DENSE_CHECKS}"),
-                  dataclasses.replace(cell.config, checks_per_epoch=DENSE_CHECKS), cell.paper,
-                  {**cell.labels, "checks_per_epoch": DENSE_CHECKS}, paired_with=f"mid-epoch/{cell.cell_id}")
+    # The id names the new count in place of the old one ("-checks20", not "-checks4-checks20").
+    dense = [dataclasses.replace(_with_setting("dense-checks", cell, "checks_per_epoch", DENSE_CHECKS, "checks"),
+                                 cell_id=cell.cell_id.replace(f"-checks{MID_EPOCH_CHECKS}", f"-checks{DENSE_CHECKS}"))
              for cell in mid if cell.config.training != "ann"]
     return [_teacher_among(mid, "dense-checks")] + dense
 

@@ -345,7 +345,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
 
     all_train_images, _ = load_dataset(config.dataset, "train", data_dir, color=config.color)
     train_images, val_clean = split_training_set(all_train_images, config)
-    val_noisy = None if val_clean is None else fixed_test_noise(val_clean, config.noise, config.test_seed + VALIDATION_SEED_OFFSET)
+    val_noisy = None if val_clean is None else validation_noise(val_clean, config)
     test_clean, test_noisy = load_test_set(config, data_dir)
 
     def batch_loss(indices):
@@ -398,6 +398,12 @@ def start_weight_average(model, config: TrainConfig, latest: Path | None, start)
 
 # The validation images get their own fixed noise, not the test set's draw.
 VALIDATION_SEED_OFFSET = 1
+
+
+def validation_noise(val_clean: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The validation images' fixed noisy versions, the same in every run of ``config``'s
+    noise and test seed."""
+    return fixed_test_noise(val_clean, config.noise, config.test_seed + VALIDATION_SEED_OFFSET)
 
 
 def split_training_set(images: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
