@@ -33,7 +33,8 @@ def test_every_experiment_has_its_cells():
                       "recipe-parts": 4, "full-precision": 5, "lif-rate": 4,
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
-                      "batch-rate": 2, "flip": 4, "dense-checks": 4}
+                      "batch-rate": 2, "flip": 4, "dense-checks": 4,
+                      "flip-epochs": 2, "flip-batch": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -435,7 +436,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "distill": ("teacher", None), "if-gain": ("init_gain", 1.5),
                "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50),
                "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2), "flip": ("flip", False),
-               "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS)}
+               "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS),
+               "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -585,6 +587,26 @@ def test_flip_cells_are_mid_epoch_s_students_trained_on_mirrored_images():
         assert cell.labels["flip"] is True and cell.paper == base.paper
         assert cell.run_name == f"flip/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
     assert students[-1].cell_id == students[0].cell_id + "-seed1"
+
+
+def test_flip_epochs_cell_is_flip_s_lif_student_trained_longer():
+    teacher, student = cells("flip-epochs")
+    base = by_id("flip")[student.paired_with.removeprefix("flip/")]
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert base.config.neuron == "lif" and base.config.flip and base.config.epochs == 3
+    assert student.config == dataclasses.replace(base.config, epochs=experiments.FLIP_EPOCHS) and student.config.epochs == 5
+    assert student.cell_id == base.cell_id + "-epochs5" and student.paper == base.paper
+    assert student.run_name == f"flip-epochs/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_batch_cell_is_flip_s_if_student_with_smaller_batches():
+    teacher, student = cells("flip-batch")
+    base = by_id("flip")[student.paired_with.removeprefix("flip/")]
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.flip) == ("if", 0, 25, True)
+    assert student.config == dataclasses.replace(base.config, batch_size=10) and student.labels["batch_size"] == 10
+    assert student.cell_id == base.cell_id.replace("-batch25-", "-batch10-") and student.paper == base.paper
+    assert student.run_name == f"flip-batch/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_dense_checks_cells_are_mid_epoch_s_students_checked_more_often():

@@ -64,6 +64,8 @@ DESCRIPTION = (
     "  mid-epoch   batch-size's best students (IF batch 25, LIF 10) with 4 validation checks an epoch\n"
     "  batch-rate  mid-epoch's IF student (batch 25) with Adam's peak rate 5e-3 instead of 1e-2\n"
     "  flip     mid-epoch's students trained on images a random half of which are mirrored left-right\n"
+    "  flip-epochs  flip's LIF student for 5 epochs instead of 3\n"
+    "  flip-batch  flip's IF student with batches of 10 instead of 25\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
