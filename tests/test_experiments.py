@@ -34,7 +34,7 @@ def test_every_experiment_has_its_cells():
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
-                      "flip-epochs": 2, "flip-batch": 2}
+                      "flip-epochs": 2, "flip-batch": 2, "flip-seeds": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -437,7 +437,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50),
                "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2), "flip": ("flip", False),
                "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS),
-               "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25)}
+               "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -607,6 +607,22 @@ def test_flip_batch_cell_is_flip_s_if_student_with_smaller_batches():
     assert student.config == dataclasses.replace(base.config, batch_size=10) and student.labels["batch_size"] == 10
     assert student.cell_id == base.cell_id.replace("-batch25-", "-batch10-") and student.paper == base.paper
     assert student.run_name == f"flip-batch/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_seeds_cells_are_the_lif_student_with_seed_1_mirrored_and_not():
+    teacher, plain, mirrored = cells("flip-seeds")
+    lif = by_id("mid-epoch")[experiments.FLIP_SEEDS_STUDENT]
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert lif.config.neuron == "lif" and lif.config.seed == 0
+    assert plain.config == dataclasses.replace(lif.config, seed=1) and not plain.paired_with
+    assert plain.cell_id == lif.cell_id + "-seed1" and plain.paper == lif.paper
+    assert mirrored.config == dataclasses.replace(plain.config, flip=True)
+    assert mirrored.paired_with == f"flip-seeds/{plain.cell_id}" and mirrored.cell_id == plain.cell_id + "-flip"
+    # The same configuration as flip's mirrored LIF cell, but for the seed.
+    flip_lif = by_id("flip")[experiments.FLIP_SEEDS_STUDENT + "-flip"]
+    assert mirrored.config == dataclasses.replace(flip_lif.config, seed=1)
+    for cell in (plain, mirrored):
+        assert cell.run_name == f"flip-seeds/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_dense_checks_cells_are_mid_epoch_s_students_checked_more_often():

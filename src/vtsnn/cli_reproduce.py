@@ -66,6 +66,7 @@ DESCRIPTION = (
     "  flip     mid-epoch's students trained on images a random half of which are mirrored left-right\n"
     "  flip-epochs  flip's LIF student for 5 epochs instead of 3\n"
     "  flip-batch  flip's IF student with batches of 10 instead of 25\n"
+    "  flip-seeds  flip's LIF student with seed 1, mirrored and not\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
