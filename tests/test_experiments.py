@@ -34,7 +34,7 @@ def test_every_experiment_has_its_cells():
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
-                      "flip-epochs": 2, "flip-batch": 2, "flip-seeds": 3}
+                      "flip-epochs": 2, "flip-batch": 3, "flip-seeds": 3, "flip-batch-epochs": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -437,7 +437,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "taught-fp32": ("precision", "bf16"), "batch-size": ("batch_size", 50),
                "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2), "flip": ("flip", False),
                "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS),
-               "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False)}
+               "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False),
+               "flip-batch-epochs": ("epochs", 5)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -599,14 +600,28 @@ def test_flip_epochs_cell_is_flip_s_lif_student_trained_longer():
     assert student.run_name == f"flip-epochs/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
 
 
-def test_flip_batch_cell_is_flip_s_if_student_with_smaller_batches():
-    teacher, student = cells("flip-batch")
+def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
+    teacher, student, seeded = cells("flip-batch")
+    flip = by_id("flip")
+    assert seeded.config == dataclasses.replace(student.config, seed=1) and seeded.cell_id == student.cell_id + "-seed1"
+    assert seeded.paired_with == student.paired_with + "-seed1"
+    assert flip[seeded.paired_with.removeprefix("flip/")].config == dataclasses.replace(seeded.config, batch_size=25)
     base = by_id("flip")[student.paired_with.removeprefix("flip/")]
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.flip) == ("if", 0, 25, True)
     assert student.config == dataclasses.replace(base.config, batch_size=10) and student.labels["batch_size"] == 10
     assert student.cell_id == base.cell_id.replace("-batch25-", "-batch10-") and student.paper == base.paper
     assert student.run_name == f"flip-batch/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():
+    teacher, student = cells("flip-batch-epochs")
+    base = by_id("flip-batch")[student.paired_with.removeprefix("flip-batch/")]
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.epochs) == ("if", 0, 10, 5)
+    assert student.config == dataclasses.replace(base.config, epochs=experiments.FLIP_BATCH_EPOCHS)
+    assert student.config.epochs == 8 and student.cell_id == base.cell_id + "-epochs8"
+    assert student.run_name == f"flip-batch-epochs/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_flip_seeds_cells_are_the_lif_student_with_seed_1_mirrored_and_not():
