@@ -307,8 +307,7 @@ FLIP_EPOCHS_STUDENT = f"{FLIP_STUDENTS[1]}-flip"
 # did until mirrored images turned its fall into a rise (results/flip).
 FLIP_BATCH = 10
 FLIP_BATCH_STUDENT = f"{FLIP_STUDENTS[0]}-flip"
-# Its cell again with FMNIST_IF_SEEDS, each paired with flip's run of the same seed.
-FLIP_BATCH_SEEDED = {f"{FLIP_STUDENTS[0].replace('-batch25-', f'-batch{FLIP_BATCH}-')}-flip": FMNIST_IF_SEEDS}
+# Its cell is repeated with FMNIST_IF_SEEDS, each paired with flip's run of the same seed.
 # flip-batch-epochs: flip-batch's cell for FLIP_BATCH_EPOCHS epochs instead of 5. It
 # scored its best at epoch 4.75 and was still at it after the fifth (results/flip-batch),
 # unlike the runs that more epochs did not help (F-MNIST IF at batch 50, results/long-
@@ -954,13 +953,14 @@ def _flip_epochs_cells() -> list[Cell]:
 
 def _flip_batch_cells() -> list[Cell]:
     """flip's :data:`FLIP_BATCH_STUDENT` with batches of :data:`FLIP_BATCH`, paired with its
-    flip run, after its teacher."""
+    flip run, then again with each of :data:`FMNIST_IF_SEEDS`; after their teacher."""
     flip = {cell.cell_id: cell for cell in _flip_cells()}
     base = flip[FLIP_BATCH_STUDENT]
     # The id names the new batch in place of the old ("-batch10-checks4-flip").
     cell = dataclasses.replace(_with_setting("flip-batch", base, "batch_size", FLIP_BATCH, "batch"),
                                cell_id=base.cell_id.replace(f"-batch{base.config.batch_size}-", f"-batch{FLIP_BATCH}-"))
-    return [_teacher_among(flip.values(), "flip-batch"), cell] + _other_seeds([cell], FLIP_BATCH_SEEDED)
+    return [_teacher_among(flip.values(), "flip-batch"), cell] + [
+        _with_seed("flip-batch", cell, seed) for seed in FMNIST_IF_SEEDS]
 
 
 def _flip_batch_epochs_cells() -> list[Cell]:
