@@ -1444,7 +1444,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
                f"{', '.join(map(str, FLIP_SEEDS))}, mirrored and not", _flip_seeds_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
-                ("mirrored", "flip"), ("seed", "seed"), ("training target", "target")),
+                ("mirrored", "flip"), ("training target", "target")),
                "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then come "
                "mid-epoch's F-MNIST LIF student (residual bit-plane targets from the teacher's output, Adam's "
                "peak rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, tau 2, "
