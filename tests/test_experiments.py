@@ -603,15 +603,16 @@ def test_flip_epochs_cell_is_flip_s_lif_student_trained_longer():
 def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
     teacher, student, seeded = cells("flip-batch")
     flip = by_id("flip")
-    assert seeded.config == dataclasses.replace(student.config, seed=1) and seeded.cell_id == student.cell_id + "-seed1"
-    assert seeded.paired_with == student.paired_with + "-seed1"
-    assert flip[seeded.paired_with.removeprefix("flip/")].config == dataclasses.replace(seeded.config, batch_size=25)
-    base = by_id("flip")[student.paired_with.removeprefix("flip/")]
+    base = flip[student.paired_with.removeprefix("flip/")]
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.flip) == ("if", 0, 25, True)
     assert student.config == dataclasses.replace(base.config, batch_size=10) and student.labels["batch_size"] == 10
     assert student.cell_id == base.cell_id.replace("-batch25-", "-batch10-") and student.paper == base.paper
     assert student.run_name == f"flip-batch/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
+    # Seed 1, paired with flip's run of that seed.
+    assert seeded.config == dataclasses.replace(student.config, seed=1) and seeded.cell_id == student.cell_id + "-seed1"
+    assert seeded.paired_with == student.paired_with + "-seed1"
+    assert flip[seeded.paired_with.removeprefix("flip/")].config == dataclasses.replace(seeded.config, batch_size=25)
 
 
 def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():
