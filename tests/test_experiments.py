@@ -34,7 +34,8 @@ def test_every_experiment_has_its_cells():
                       "residual-tau": 13, "tau-gain": 6, "distill": 9, "if-gain": 2,
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
-                      "flip-epochs": 2, "flip-batch": 3, "flip-seeds": 3, "flip-batch-epochs": 2}
+                      "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
+                      "flip-small-batch": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -438,7 +439,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2), "flip": ("flip", False),
                "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS),
                "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False),
-               "flip-batch-epochs": ("epochs", 5)}
+               "flip-batch-epochs": ("epochs", 5), "flip-small-batch": ("batch_size", 10)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -601,7 +602,7 @@ def test_flip_epochs_cell_is_flip_s_lif_student_trained_longer():
 
 
 def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
-    teacher, student, seeded = cells("flip-batch")
+    teacher, student, seeded, unpaired = cells("flip-batch")
     flip = by_id("flip")
     base = flip[student.paired_with.removeprefix("flip/")]
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
@@ -613,6 +614,22 @@ def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
     assert seeded.config == dataclasses.replace(student.config, seed=1) and seeded.cell_id == student.cell_id + "-seed1"
     assert seeded.paired_with == student.paired_with + "-seed1"
     assert flip[seeded.paired_with.removeprefix("flip/")].config == dataclasses.replace(seeded.config, batch_size=25)
+    # Seed 2, which flip has no run of: unpaired.
+    assert unpaired.config == dataclasses.replace(student.config, seed=2) and unpaired.cell_id == student.cell_id + "-seed2"
+    assert not unpaired.paired_with and unpaired.labels["seed"] == 2
+    assert student.paired_with.removeprefix("flip/") + "-seed2" not in flip
+
+
+def test_flip_small_batch_cells_are_flip_batch_s_students_with_batches_of_5():
+    teacher, student, seeded = cells("flip-small-batch")
+    batch = by_id("flip-batch")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    for cell, seed in ((student, 0), (seeded, 1)):
+        base = batch[cell.paired_with.removeprefix("flip-batch/")]
+        assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.flip) == ("if", seed, 10, True)
+        assert cell.config == dataclasses.replace(base.config, batch_size=5) and cell.labels["batch_size"] == 5
+        assert cell.cell_id == base.cell_id.replace("-batch10-", "-batch5-") and cell.paper == base.paper
+        assert cell.run_name == f"flip-small-batch/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():
