@@ -26,6 +26,8 @@ def test_config_validation():
         TrainConfig(clip_grad=-1)
     with pytest.raises(ValueError, match="clip_grad must be 0 .off. or a positive number, got inf"):
         TrainConfig(clip_grad=float("inf"))
+    with pytest.raises(ValueError, match="shift must be 0 .off. or a number of pixels, got -1"):
+        TrainConfig(shift=-1)
 
 
 @pytest.mark.parametrize("field, value, phrase", [

@@ -744,3 +744,38 @@ def test_to_uint8_rounds_to_the_nearest_level_and_clips():
     assert torch.equal(data.to_uint8(levels.float() / 255.0), levels)          # exact inverse of / 255
     pixels = torch.tensor([-0.5, 0.4 / 255, 0.6 / 255, 254.4 / 255, 1.0, 3.0])
     assert data.to_uint8(pixels).tolist() == [0, 0, 1, 254, 255, 255]
+
+
+def moved(image: torch.Tensor, down: int, across: int) -> torch.Tensor:
+    """``[C, H, W]`` ``image`` moved ``down`` rows and ``across`` columns, black where it uncovers (a reference)."""
+    out = torch.zeros_like(image)
+    height, width = image.shape[-2:]
+    for y in range(height):
+        for x in range(width):
+            if 0 <= y - down < height and 0 <= x - across < width:
+                out[:, y, x] = image[:, y - down, x - across]
+    return out
+
+
+def test_shift_randomly_moves_whole_images_by_every_offset_in_range():
+    images = torch.randint(1, 256, (300, 2, 5, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    out = data.shift_randomly(images, 1, torch.Generator().manual_seed(3))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    offsets = [(down, across) for down in (-1, 0, 1) for across in (-1, 0, 1)]
+    found = []
+    for image, result in zip(images, out):
+        matches = [offset for offset in offsets if torch.equal(result, moved(image, *offset))]
+        assert len(matches) == 1        # nonzero pixels: each offset gives a different image
+        found.append(matches[0])
+    counts = [found.count(offset) for offset in offsets]
+    assert all(15 < count < 55 for count in counts)    # Binomial(300, 1/9): mean 33, sd 5.4
+    again = data.shift_randomly(images, 1, torch.Generator().manual_seed(3))
+    other = data.shift_randomly(images, 1, torch.Generator().manual_seed(4))
+    assert torch.equal(out, again) and not torch.equal(out, other)
+
+
+def test_shift_randomly_by_zero_keeps_the_images_and_refuses_a_negative_shift():
+    images = torch.randint(0, 256, (4, 1, 3, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(data.shift_randomly(images, 0), images)
+    with pytest.raises(ValueError, match="max_shift"):
+        data.shift_randomly(images, -1)

@@ -35,7 +35,7 @@ def test_every_experiment_has_its_cells():
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
-                      "flip-small-batch": 3}
+                      "flip-small-batch": 3, "flip-shift": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -439,7 +439,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "mid-epoch": ("checks_per_epoch", 1), "batch-rate": ("lr", 1e-2), "flip": ("flip", False),
                "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS),
                "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False),
-               "flip-batch-epochs": ("epochs", 5), "flip-small-batch": ("batch_size", 10)}
+               "flip-batch-epochs": ("epochs", 5), "flip-small-batch": ("batch_size", 10),
+               "flip-shift": ("shift", 0)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -630,6 +631,18 @@ def test_flip_small_batch_cells_are_flip_batch_s_students_with_batches_of_5():
         assert cell.config == dataclasses.replace(base.config, batch_size=5) and cell.labels["batch_size"] == 5
         assert cell.cell_id == base.cell_id.replace("-batch10-", "-batch5-") and cell.paper == base.paper
         assert cell.run_name == f"flip-small-batch/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_shift_cells_are_flip_batch_s_students_on_images_moved_a_pixel():
+    teacher, student, seeded = cells("flip-shift")
+    batch = by_id("flip-batch")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    for cell, seed in ((student, 0), (seeded, 1)):
+        base = batch[cell.paired_with.removeprefix("flip-batch/")]
+        assert (base.config.seed, base.config.batch_size, base.config.flip, base.config.shift) == (seed, 10, True, 0)
+        assert cell.config == dataclasses.replace(base.config, shift=1) and cell.labels["shift"] == 1
+        assert cell.cell_id.removesuffix(f"-seed{seed}") == base.cell_id.removesuffix(f"-seed{seed}") + "-shift1"
+        assert cell.run_name == f"flip-shift/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():

@@ -121,6 +121,28 @@ def test_flip_trains_on_whole_images_some_of_them_mirrored(tiny_mnist, tmp_path,
     assert any(not torch.equal(flipped[k], plain[k]) for k in plain)
 
 
+def test_shift_trains_on_images_moved_by_at_most_the_shift(tiny_mnist, tmp_path, monkeypatch):
+    seen = []
+    real_add_noise = train_module.add_noise
+
+    def recording_add_noise(clean, *args, **kwargs):
+        seen.append(clean.clone())
+        return real_add_noise(clean, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "add_noise", recording_add_noise)
+    train(tiny_config(epochs=1, shift=1), tmp_path / "shift", progress=False, data_dir=tiny_mnist)
+    images, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
+    batch = torch.cat(seen)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    height, width = images.shape[-2:]
+    # Each image seen is a training image moved by -1, 0 or 1 pixels down and across.
+    shifted = [padded[..., 1 - down:1 - down + height, 1 - across:1 - across + width]
+               for down in (-1, 0, 1) for across in (-1, 0, 1)]
+    seen_as = torch.stack([(batch[:, None] == candidates[None]).flatten(2).all(2).any(1) for candidates in shifted])
+    assert bool(seen_as.any(0).all())
+    assert bool(seen_as[4].any()) and bool((~seen_as[4]).any())    # some kept in place, some moved
+
+
 def test_existing_run_needs_resume_and_the_same_configuration(tiny_mnist, tmp_path):
     train(tiny_config(epochs=1), tmp_path / "run", progress=False, data_dir=tiny_mnist)
     with pytest.raises(CheckpointError, match="already holds a run"):

@@ -76,6 +76,8 @@ FIELD_HELP = {
                 "dataset; its denoised noisy batch, rounded to 8 bits, replaces the clean image as the target)"),
     "flip": ("augment the training images: mirror a random half of each batch left-right (for images "
              "whose mirror image is as likely, such as clothes and photos; not digits)"),
+    "shift": ("augment the training images: move each by a random whole number of pixels, up to this "
+              "many down and across either way, the uncovered border black (0: off)"),
     "v_threshold": "firing threshold of the hidden neurons",
     "output_threshold": "firing threshold of the output neurons",
     "tau": "LIF membrane time constant",

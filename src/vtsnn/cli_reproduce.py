@@ -69,6 +69,7 @@ DESCRIPTION = (
     "  flip-batch-epochs  flip-batch's student for 8 epochs instead of 5\n"
     "  flip-seeds  flip's LIF student with seed 1, mirrored and not\n"
     "  flip-small-batch  flip-batch's student with batches of 5 instead of 10 (seeds 0 and 1)\n"
+    "  flip-shift  flip-batch's student with training images moved by up to 1 pixel (seeds 0 and 1)\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"

@@ -133,6 +133,7 @@ class TrainConfig(ConfigRecord):
     init_from: str | None = None         # start from this checkpoint's weights (same network)
     teacher: str | None = None           # train against this denoiser's output instead of the clean image
     flip: bool = False                   # mirror a random half of each training batch left-right
+    shift: int = 0                       # move each training image by up to this many pixels each way (0: off)
     v_threshold: float = 1.0
     output_threshold: float = 0.077
     tau: float = 1.1
@@ -175,6 +176,7 @@ class TrainConfig(ConfigRecord):
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
             (self.val_size >= 0, f"val_size must be 0 (no validation set) or positive, got {self.val_size}"),
+            (self.shift >= 0, f"shift must be 0 (off) or a number of pixels, got {self.shift}"),
             (self.checks_per_epoch >= 1, f"checks_per_epoch must be at least 1, got {self.checks_per_epoch}"),
             (self.checks_per_epoch == 1 or self.val_size > 0,
              "checks_per_epoch above 1 scores a validation set several times an epoch: it needs val_size"),

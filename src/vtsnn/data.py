@@ -56,6 +56,7 @@ __all__ = [
     "add_noise",
     "fixed_test_noise",
     "mirror_random_half",
+    "shift_randomly",
     "read_image",
     "write_image",
     "list_images",
@@ -569,6 +570,25 @@ def mirror_random_half(images: torch.Tensor, generator: torch.Generator | None =
     """
     mirrored = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
     return torch.where(mirrored[:, None, None, None], images.flip(-1), images)
+
+
+def shift_randomly(images: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``[N, C, H, W]`` images each moved by a random whole number of pixels, drawn
+    uniformly from ``-max_shift..max_shift`` down and across, the uncovered border black.
+
+    Training augmentation (``TrainConfig.shift``): draws two numbers per image from
+    ``generator`` (on the images' device), so a seeded run stays repeatable.
+    """
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be 0 or more pixels, got {max_shift}")
+    count, _, height, width = images.shape
+    down, across = torch.randint(-max_shift, max_shift + 1, (2, count), generator=generator, device=images.device)
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    # Output pixel (y, x) is input pixel (y - down, x - across): row y + max_shift - down of the padding.
+    rows = (max_shift - down)[:, None] + torch.arange(height, device=images.device)
+    columns = (max_shift - across)[:, None] + torch.arange(width, device=images.device)
+    picked = padded[torch.arange(count, device=images.device)[:, None, None], :, rows[:, :, None], columns[:, None, :]]
+    return picked.permute(0, 3, 1, 2).contiguous()    # advanced indexing put the channels last
 
 
 def fixed_test_noise(clean: torch.Tensor, eta: float, seed: int = 0) -> torch.Tensor:

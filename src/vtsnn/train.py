@@ -44,7 +44,7 @@ from .allocator import keep_freed_memory
 from .averaging import WeightAverage
 from .coding import decode, ttfs_encode, uwe_encode
 from .config import BITS, MODEL_KEYS, RESUME_KEYS, TrainConfig
-from .data import add_noise, fixed_test_noise, load_dataset, mirror_random_half, to_uint8
+from .data import add_noise, fixed_test_noise, load_dataset, mirror_random_half, shift_randomly, to_uint8
 from .energy import LayerCount, count_operations_on_images
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr, standard_error
@@ -350,6 +350,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
 
     def batch_loss(indices):
         clean = train_images[indices]
+        if config.shift:    # draws nothing when off, so runs without it keep their streams
+            clean = shift_randomly(clean, config.shift, generator)
         if config.flip:
             clean = mirror_random_half(clean, generator)    # same draw on every rank
         noisy = add_noise(clean, config.noise, generator)   # same draw on every rank
