@@ -51,9 +51,9 @@ def test_training_changes_the_weights_and_is_deterministic(tiny_mnist, tmp_path)
     assert any(not torch.equal(a[k], initial[k]) for k in a)
 
 
-@pytest.mark.parametrize("ema_decay, flip", [(0.0, False), (0.9, False), (0.0, True)])
-def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch, ema_decay, flip):
-    config = tiny_config(epochs=3, ema_decay=ema_decay, flip=flip)
+@pytest.mark.parametrize("ema_decay, flip, shift", [(0.0, False, 0), (0.9, False, 0), (0.0, True, 0), (0.0, True, 1)])
+def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch, ema_decay, flip, shift):
+    config = tiny_config(epochs=3, ema_decay=ema_decay, flip=flip, shift=shift)
     train(config, tmp_path / "whole", progress=False, data_dir=tiny_mnist)
 
     calls = {"n": 0}
