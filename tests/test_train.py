@@ -100,7 +100,9 @@ def test_gradient_clipping_scales_only_steps_above_the_limit(tiny_mnist, tmp_pat
     assert any(not torch.equal(plain[k], tight[k]) for k in plain)   # every step was scaled down
 
 
-def test_flip_trains_on_whole_images_some_of_them_mirrored(tiny_mnist, tmp_path, monkeypatch):
+def clean_batches_seen(monkeypatch) -> list[torch.Tensor]:
+    """A list that fills, while training, with the clean images of each batch as they go
+    to ``add_noise`` (after any augmentation)."""
     seen = []
     real_add_noise = train_module.add_noise
 
@@ -109,6 +111,12 @@ def test_flip_trains_on_whole_images_some_of_them_mirrored(tiny_mnist, tmp_path,
         return real_add_noise(clean, *args, **kwargs)
 
     monkeypatch.setattr(train_module, "add_noise", recording_add_noise)
+    return seen
+
+
+def test_flip_trains_on_whole_images_some_of_them_mirrored(tiny_mnist, tmp_path, monkeypatch):
+    real_add_noise = train_module.add_noise
+    seen = clean_batches_seen(monkeypatch)
     train(tiny_config(epochs=1, flip=True), tmp_path / "flip", progress=False, data_dir=tiny_mnist)
     images, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
     batch = torch.cat(seen)
@@ -122,14 +130,7 @@ def test_flip_trains_on_whole_images_some_of_them_mirrored(tiny_mnist, tmp_path,
 
 
 def test_shift_trains_on_images_moved_by_at_most_the_shift(tiny_mnist, tmp_path, monkeypatch):
-    seen = []
-    real_add_noise = train_module.add_noise
-
-    def recording_add_noise(clean, *args, **kwargs):
-        seen.append(clean.clone())
-        return real_add_noise(clean, *args, **kwargs)
-
-    monkeypatch.setattr(train_module, "add_noise", recording_add_noise)
+    seen = clean_batches_seen(monkeypatch)
     train(tiny_config(epochs=1, shift=1), tmp_path / "shift", progress=False, data_dir=tiny_mnist)
     images, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
     batch = torch.cat(seen)
