@@ -621,28 +621,23 @@ def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
     assert student.paired_with.removeprefix("flip/") + "-seed2" not in flip
 
 
-def test_flip_small_batch_cells_are_flip_batch_s_students_with_batches_of_5():
-    teacher, student, seeded = cells("flip-small-batch")
+@pytest.mark.parametrize("experiment, setting, value, cell_id", [
+    # The id names the new batch in place of the old, or adds the shift before any seed.
+    ("flip-small-batch", "batch_size", 5, lambda base_id, seed: base_id.replace("-batch10-", "-batch5-")),
+    ("flip-shift", "shift", 1, lambda base_id, seed: base_id.removesuffix(f"-seed{seed}") + "-shift1"
+     + (f"-seed{seed}" if seed else "")),
+])
+def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(experiment, setting, value, cell_id):
+    teacher, student, seeded = cells(experiment)
     batch = by_id("flip-batch")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     for cell, seed in ((student, 0), (seeded, 1)):
         base = batch[cell.paired_with.removeprefix("flip-batch/")]
-        assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.flip) == ("if", seed, 10, True)
-        assert cell.config == dataclasses.replace(base.config, batch_size=5) and cell.labels["batch_size"] == 5
-        assert cell.cell_id == base.cell_id.replace("-batch10-", "-batch5-") and cell.paper == base.paper
-        assert cell.run_name == f"flip-small-batch/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
-
-
-def test_flip_shift_cells_are_flip_batch_s_students_on_images_moved_a_pixel():
-    teacher, student, seeded = cells("flip-shift")
-    batch = by_id("flip-batch")
-    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
-    for cell, seed in ((student, 0), (seeded, 1)):
-        base = batch[cell.paired_with.removeprefix("flip-batch/")]
-        assert (base.config.seed, base.config.batch_size, base.config.flip, base.config.shift) == (seed, 10, True, 0)
-        assert cell.config == dataclasses.replace(base.config, shift=1) and cell.labels["shift"] == 1
-        assert cell.cell_id.removesuffix(f"-seed{seed}") == base.cell_id.removesuffix(f"-seed{seed}") + "-shift1"
-        assert cell.run_name == f"flip-shift/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+        assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.flip, base.config.shift) == \
+            ("if", seed, 10, True, 0)
+        assert cell.config == dataclasses.replace(base.config, **{setting: value}) and cell.labels[setting] == value
+        assert cell.cell_id == cell_id(base.cell_id, seed) and cell.paper == base.paper
+        assert cell.run_name == f"{experiment}/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():

@@ -991,24 +991,26 @@ def _flip_batch_cells() -> list[Cell]:
     return [_teacher_among(flip.values(), "flip-batch"), cell] + paired + unpaired
 
 
-def _flip_small_batch_cells() -> list[Cell]:
-    """flip-batch's seed-0 cell and its :data:`FMNIST_IF_SEEDS` with batches of
-    :data:`FLIP_SMALL_BATCH`, each paired with flip-batch's run of the same seed; after
-    their teacher."""
+def _flip_batch_varied(experiment: str, vary: Callable[[Cell], Cell]) -> list[Cell]:
+    """flip-batch's seed-0 cell as ``vary`` changes it (a cell of ``experiment`` paired
+    with it), then again with each of :data:`FMNIST_IF_SEEDS`, each paired with
+    flip-batch's run of the same seed; after their teacher."""
     batch = _flip_batch_cells()
-    student = _with_batch("flip-small-batch", batch[1], FLIP_SMALL_BATCH)
-    return [_teacher_among(batch, "flip-small-batch"), student] + [
-        _with_seed("flip-small-batch", student, seed) for seed in FMNIST_IF_SEEDS]
+    student = vary(batch[1])
+    return [_teacher_among(batch, experiment), student] + [
+        _with_seed(experiment, student, seed) for seed in FMNIST_IF_SEEDS]
+
+
+def _flip_small_batch_cells() -> list[Cell]:
+    """flip-batch's students with batches of :data:`FLIP_SMALL_BATCH`."""
+    return _flip_batch_varied("flip-small-batch",
+                              lambda cell: _with_batch("flip-small-batch", cell, FLIP_SMALL_BATCH))
 
 
 def _flip_shift_cells() -> list[Cell]:
-    """flip-batch's seed-0 cell and its :data:`FMNIST_IF_SEEDS` with training images moved
-    by up to :data:`FLIP_SHIFT` pixels, each paired with flip-batch's run of the same
-    seed; after their teacher."""
-    batch = _flip_batch_cells()
-    student = _with_setting("flip-shift", batch[1], "shift", FLIP_SHIFT, "shift")
-    return [_teacher_among(batch, "flip-shift"), student] + [
-        _with_seed("flip-shift", student, seed) for seed in FMNIST_IF_SEEDS]
+    """flip-batch's students with training images moved by up to :data:`FLIP_SHIFT` pixels."""
+    return _flip_batch_varied("flip-shift",
+                              lambda cell: _with_setting("flip-shift", cell, "shift", FLIP_SHIFT, "shift"))
 
 
 def _flip_batch_epochs_cells() -> list[Cell]:
