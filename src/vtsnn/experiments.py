@@ -93,6 +93,9 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              its teacher                                                              2 cells
     flip-seeds  flip's LIF student (batch 10) with seed 1, mirrored and not; and
              their teacher                                                            3 cells
+    flip-batch-restart  flip-batch's runs (seeds 0, 1 and 2), then each trained 2
+             more epochs from the weights it kept, from the peak rate 2e-3; and
+             their teacher                                                            7 cells
     flip-small-batch  flip-batch's student (seeds 0 and 1) with batches of 5
              instead of 10; and their teacher                                         3 cells
     flip-shift  flip-batch's student (seeds 0 and 1) with training images also
@@ -339,6 +342,14 @@ FLIP_SMALL_BATCH = 5
 # pixel keeps the garments whole and centred like the test set's, and moves them against
 # the U-Net's pooling grid.
 FLIP_SHIFT = 1
+# flip-batch-restart: each of flip-batch's runs (seeds 0, 1 and 2) trained RESTART_EPOCHS
+# more epochs from the weights it kept, on a second cosine schedule from RESTART_LR. Its
+# best scores came where the first schedule's rate had fallen to 0.1-1.5e-3, in the last
+# one or two of its five epochs, and stretching that schedule over eight did not help
+# (results/flip-batch-epochs): a second, short cycle from a good point retraces that end
+# with other batches and other noise, a search the first cycle had one try at.
+RESTART_EPOCHS = 2
+RESTART_LR = 2e-3
 # dense-checks: mid-epoch's students with the validation set scored DENSE_CHECKS times an
 # epoch. Their validation PSNR moved by up to 0.8 dB from one quarter epoch to the next, and
 # the test PSNR followed it to within 0.02 dB at every epoch's end, so the kept weights
@@ -1013,6 +1024,36 @@ def _flip_shift_cells() -> list[Cell]:
                               lambda cell: _with_setting("flip-shift", cell, "shift", FLIP_SHIFT, "shift"))
 
 
+def _restarted(experiment: str, source: Cell) -> Cell:
+    """``source``, a finished cell, trained :data:`RESTART_EPOCHS` more epochs from the
+    weights it kept (its ``best`` checkpoint) at the peak rate :data:`RESTART_LR`, paired
+    with it; the id adds "-restart" before any seed."""
+    seed = source.config.seed
+    base_id = source.cell_id.removesuffix(f"-seed{seed}")
+    cell_id = f"{base_id}-restart" + (f"-seed{seed}" if seed else "")
+    kept = f"{DEFAULT_RUNS_ROOT}/{source.experiment}/{source.cell_id}/best"
+    config = dataclasses.replace(source.config, init_from=kept, epochs=RESTART_EPOCHS, lr=RESTART_LR)
+    return Cell(experiment, cell_id, config, source.paper,
+                {**source.labels, "lr": RESTART_LR, "epochs": RESTART_EPOCHS,
+                 "restarted_from": f"{source.experiment}/{source.cell_id}"},
+                paired_with=f"{source.experiment}/{source.cell_id}")
+
+
+def _flip_batch_restart_cells() -> list[Cell]:
+    """flip-batch's runs, then each restarted from its kept weights; after their teacher.
+
+    The runs come first so that ``vtsnn reproduce flip-batch-restart`` trains any that are
+    missing before the restarts that start from them.
+    """
+    teacher, *sources = _flip_batch_cells()
+    # Here the runs stand alone: the restarts are set beside them, and they beside nothing.
+    runs = [dataclasses.replace(source, experiment="flip-batch-restart", paired_with="",
+                                labels={**source.labels, "lr": source.config.lr, "epochs": source.config.epochs})
+            for source in sources]
+    restarts = [_restarted("flip-batch-restart", source) for source in sources]
+    return [_teacher_among([teacher], "flip-batch-restart"), *runs, *restarts]
+
+
 def _flip_batch_epochs_cells() -> list[Cell]:
     """flip-batch's seed-0 cell trained for :data:`FLIP_BATCH_EPOCHS` epochs, paired with
     its flip-batch run, after its teacher."""
@@ -1492,6 +1533,21 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"seed 0) trained for {FLIP_BATCH_EPOCHS} epochs instead of {TABLE1_EPOCHS_AT_0_2['if']}, the "
                "cosine schedule stretched over them, set beside flip-batch's run. \"PSNR (paper)\" is the "
                "paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+    Experiment("flip-batch-restart", f"Mirrored, smaller batches, restarted: flip-batch's runs trained "
+               f"{RESTART_EPOCHS} more epochs from the weights they kept", _flip_batch_restart_cells,
+               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("seed", "seed"),
+                ("peak rate", "lr"), ("epochs", "epochs"), ("started from", "restarted_from")),
+               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then come "
+               "flip-batch's three F-MNIST IF runs (seeds 0, 1 and 2: residual bit-plane targets from the "
+               "teacher's output, Adam's peak rate 1e-2 on a cosine schedule, a moving average of the weights "
+               f"with decay 0.999, {TABLE1_EPOCHS_AT_0_2['if']} epochs, batches of {FLIP_BATCH}, "
+               f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch, a "
+               "random half of the training images mirrored left-right), then each of them trained "
+               f"{RESTART_EPOCHS} more epochs from the weights it kept (`vtsnn train --init-from RUN/best`) "
+               f"on a second cosine schedule from the peak rate {RESTART_LR:g}, the rest of the recipe the "
+               "same, set beside its run. Each restart keeps the weights of its own best validation check, "
+               "so it can score under its run. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's "
+               "target.", per_epoch=True),
     Experiment("flip-small-batch", f"Mirrored with still smaller batches: flip-batch's student with batches of "
                f"{FLIP_SMALL_BATCH}", _flip_small_batch_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
@@ -1570,8 +1626,8 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
         recorded_in: a results root; each cell with a result there gets the configuration
             and epochs that result records (see :func:`use_recorded_configs`). Not with
             ``epochs`` or ``overrides``.
-        runs_root: where the runs are trained; a teacher run named under
-            :data:`DEFAULT_RUNS_ROOT` is looked for there instead.
+        runs_root: where the runs are trained; a teacher or starting-weights run named
+            under :data:`DEFAULT_RUNS_ROOT` is looked for there instead.
     """
     selected = base_cells(name)
     if recorded_in is not None:
@@ -1588,7 +1644,7 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
     for cell in selected:
         applicable = {k: v for k, v in changes.items() if k in _field_names(cell.config)}
         cell.config = dataclasses.replace(cell.config, **applicable)
-        _move_teacher_under(cell, runs_root)
+        _move_runs_under(cell, runs_root)
     if subset:
         selected = filter_cells(selected, parse_subset(subset))
         if not selected:
@@ -1598,12 +1654,14 @@ def cells(name: str, epochs: int | None = None, subset: str | None = None,
     return selected
 
 
-def _move_teacher_under(cell: Cell, runs_root) -> None:
-    """Point a student's teacher, a run under :data:`DEFAULT_RUNS_ROOT`, at ``runs_root``."""
-    teacher = getattr(cell.config, "teacher", None)       # classifiers have none
-    if teacher is not None and Path(teacher).is_relative_to(DEFAULT_RUNS_ROOT):
-        moved = Path(runs_root) / Path(teacher).relative_to(DEFAULT_RUNS_ROOT)
-        cell.config = dataclasses.replace(cell.config, teacher=str(moved))
+def _move_runs_under(cell: Cell, runs_root) -> None:
+    """Point a cell's teacher and starting weights, runs under :data:`DEFAULT_RUNS_ROOT`,
+    at ``runs_root``."""
+    for setting in ("teacher", "init_from"):
+        path = getattr(cell.config, setting, None)       # classifiers have neither
+        if path is not None and Path(path).is_relative_to(DEFAULT_RUNS_ROOT):
+            moved = Path(runs_root) / Path(path).relative_to(DEFAULT_RUNS_ROOT)
+            cell.config = dataclasses.replace(cell.config, **{setting: str(moved)})
 
 
 def use_recorded_configs(selected: list[Cell], out_root) -> None:
