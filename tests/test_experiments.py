@@ -35,7 +35,7 @@ def test_every_experiment_has_its_cells():
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
-                      "flip-small-batch": 3, "flip-shift": 3}
+                      "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -431,7 +431,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
     every = {f"{cell.experiment}/{cell.cell_id}": cell
              for cell in cells("all", recorded_in=Path(__file__).parents[1] / "results")}
     paired = [cell for cell in every.values() if cell.paired_with]
-    # Each experiment's setting, and its value in the runs its cells are set beside.
+    # Each experiment's setting, and its value in the runs its cells are set beside (or its
+    # settings and their values, for an experiment that changes several together).
     changed = {"full-precision": ("precision", "bf16"), "residual-targets": ("precision", "bf16"),
                "lif-rate": ("lr", 1e-2), "residual-tau": ("tau", 1.1), "tau-gain": ("init_gain", 1.5),
                "distill": ("teacher", None), "if-gain": ("init_gain", 1.5),
@@ -440,13 +441,16 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS),
                "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False),
                "flip-batch-epochs": ("epochs", 5), "flip-small-batch": ("batch_size", 10),
-               "flip-shift": ("shift", 0)}
+               "flip-shift": ("shift", 0),
+               "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2}}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
-        setting, pair_value = changed[cell.experiment]
-        assert getattr(pair.config, setting) == pair_value != getattr(cell.config, setting)
-        assert dataclasses.replace(cell.config, **{setting: pair_value}) == pair.config
+        settings = changed[cell.experiment]
+        pair_values = settings if isinstance(settings, dict) else dict([settings])
+        for setting, pair_value in pair_values.items():
+            assert getattr(pair.config, setting) == pair_value != getattr(cell.config, setting)
+        assert dataclasses.replace(cell.config, **pair_values) == pair.config
 
 
 def test_lif_rate_cells_are_residual_targets_lif_cells_at_a_lower_peak_rate():
@@ -648,6 +652,30 @@ def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():
     assert student.config == dataclasses.replace(base.config, epochs=experiments.FLIP_BATCH_EPOCHS)
     assert student.config.epochs == 8 and student.cell_id == base.cell_id + "-epochs8"
     assert student.run_name == f"flip-batch-epochs/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_batch_restart_cells_start_flip_batch_s_runs_again_from_the_weights_they_kept(tmp_path):
+    teacher, *rest = cells("flip-batch-restart")
+    runs, restarts = rest[:3], rest[3:]
+    batch = by_id("flip-batch")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    # flip-batch's three runs, shared with it, set beside nothing here.
+    assert [run.run_name for run in runs] == [f"flip-batch/{cell_id}" for cell_id in list(batch)[1:]]
+    assert [run.config.seed for run in runs] == [0, 1, 2] and not any(run.paired_with for run in runs)
+    assert all(run.config == batch[run.cell_id].config for run in runs)
+    for run, restart in zip(runs, restarts):
+        seed = run.config.seed
+        kept = f"runs/flip-batch/{run.cell_id}/best"
+        assert restart.config == dataclasses.replace(run.config, init_from=kept, epochs=2, lr=2e-3)
+        assert restart.paired_with == f"flip-batch/{run.cell_id}" and restart.paper == run.paper == 21.67
+        assert restart.cell_id == run.cell_id.removesuffix(f"-seed{seed}") + "-restart" + (f"-seed{seed}" if seed else "")
+        assert restart.labels["restarted_from"] == restart.paired_with and restart.labels["epochs"] == 2
+        assert restart.run_name == f"flip-batch-restart/{restart.cell_id}"
+    # The starting weights, like the teacher, are looked for under another runs folder.
+    moved = cells("flip-batch-restart", runs_root=tmp_path / "elsewhere")[4:]
+    assert [cell.config.init_from for cell in moved] == \
+        [str(tmp_path / "elsewhere" / "flip-batch" / run.cell_id / "best") for run in runs]
+    assert all(cell.config.teacher == str(tmp_path / "elsewhere" / teacher.run_name) for cell in moved)
 
 
 def test_flip_seeds_cells_are_the_lif_student_with_seed_1_mirrored_and_not():

@@ -1,5 +1,6 @@
 """Training loop: runs, logs, checkpoints, exact resume, strict loading."""
 
+import dataclasses
 import json
 import warnings
 
@@ -433,3 +434,38 @@ def test_a_teacher_of_another_dataset_or_none_at_all_is_refused(tiny_mnist, tmp_
     assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="teacher must be"):
         tiny_config(teacher=" ")
+
+
+def test_a_run_can_start_from_the_weights_another_run_kept(tiny_mnist, tmp_path, monkeypatch):
+    train(tiny_config(epochs=1, val_size=16), tmp_path / "source", progress=False, data_dir=tiny_mnist)
+    kept = weights_of(tmp_path / "source" / "best")
+    starts = []
+    prepare = train_module.prepare_model
+
+    def record_start(model, config, device):
+        starts.append({k: v.clone() for k, v in model.state_dict().items()})
+        return prepare(model, config, device)
+
+    monkeypatch.setattr(train_module, "prepare_model", record_start)
+    config = tiny_config(epochs=1, lr=1e-4, init_from=str(tmp_path / "source" / "best"))
+    train(config, tmp_path / "restart", progress=False, data_dir=tiny_mnist)
+    train(tiny_config(epochs=1, lr=1e-4), tmp_path / "fresh", progress=False, data_dir=tiny_mnist)
+    restart, fresh = starts
+    assert all(torch.equal(restart[k], kept[k]) for k in kept)
+    assert any(not torch.equal(fresh[k], kept[k]) for k in kept)
+    # Resumed, a run goes on from its own weights instead of starting over from the source's.
+    after_one = weights_of(tmp_path / "restart")
+    starts.clear()
+    train(dataclasses.replace(config, epochs=2), tmp_path / "restart", resume=True, progress=False, data_dir=tiny_mnist)
+    assert all(torch.equal(starts[0][k], after_one[k]) for k in after_one)
+    assert any(not torch.equal(starts[0][k], kept[k]) for k in kept)
+
+
+def test_a_missing_or_different_starting_checkpoint_is_refused_before_any_run_folder(tiny_mnist, tmp_path):
+    train(tiny_config(epochs=1), tmp_path / "source", progress=False, data_dir=tiny_mnist)
+    with pytest.raises(CheckpointError, match="^init_from: .*not a checkpoint"):
+        train(tiny_config(init_from=str(tmp_path / "missing")), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    with pytest.raises(CheckpointError, match="^init_from: .*channels"):
+        train(tiny_config(channels=(4, 16), init_from=str(tmp_path / "source")), tmp_path / "run", progress=False,
+              data_dir=tiny_mnist)
+    assert not (tmp_path / "run").exists()

@@ -283,16 +283,22 @@ def teacher_targets(teacher, noisy: torch.Tensor, batch_size: int | None = None)
     return to_uint8(denoised).to(noisy.device).clone()
 
 
-def initialize_from(model: torch.nn.Module, config: TrainConfig) -> None:
-    """Copy the weights of ``config.init_from``, a model of the same network and method.
+def starting_checkpoint(config: TrainConfig) -> Path | None:
+    """The checkpoint ``config.init_from`` names, checked to hold the same network and
+    method; ``None`` without one.
 
-    Used to start a noisier denoiser from a trained one: the features carry over and
-    training converges in a fraction of the epochs.
+    Used to start a noisier denoiser from a trained one (the features carry over and
+    training converges in a fraction of the epochs), or a run again from the weights it kept.
     """
-    source = resolve_checkpoint(config.init_from)
-    stored = TrainConfig.from_dict(ckpt.read_json(source / "config.json"))
-    ckpt.check_config_matches(stored.to_dict(), config.to_dict(), MODEL_KEYS, str(source))
-    ckpt.load_weights(source, model)
+    if config.init_from is None:
+        return None
+    try:
+        source = resolve_checkpoint(config.init_from)
+        stored = TrainConfig.from_dict(ckpt.read_json(source / "config.json"))
+        ckpt.check_config_matches(stored.to_dict(), config.to_dict(), MODEL_KEYS, str(source))
+    except ckpt.CheckpointError as error:
+        raise ckpt.CheckpointError(f"init_from: {error}") from None
+    return source
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -327,13 +333,15 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     run_dir = Path(run_dir)
     rank, world = _distributed()
     device = pick_device(device)
-    teacher = load_teacher(config, device)      # first: a wrong teacher leaves no run folder behind
+    # First: a wrong teacher or starting checkpoint leaves no run folder behind.
+    teacher = load_teacher(config, device)
+    start_from = starting_checkpoint(config)
     latest = claim_run_dir(run_dir, resume)
 
     torch.manual_seed(config.seed)
     model = build_model(config)
-    if config.init_from and latest is None:
-        initialize_from(model, config)
+    if start_from is not None and latest is None:      # a resumed run has its own weights
+        ckpt.load_weights(start_from, model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator, start = start_or_resume(run_dir, latest, config, RESUME_KEYS, model, optimizer)
 
