@@ -35,7 +35,8 @@ def test_every_experiment_has_its_cells():
                       "taught-fp32": 3, "batch-size": 6, "mid-epoch": 4,
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
-                      "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7}
+                      "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
+                      "flip-average": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -441,7 +442,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "dense-checks": ("checks_per_epoch", experiments.MID_EPOCH_CHECKS),
                "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False),
                "flip-batch-epochs": ("epochs", 5), "flip-small-batch": ("batch_size", 10),
-               "flip-shift": ("shift", 0),
+               "flip-shift": ("shift", 0), "flip-average": ("ema_decay", 0.999),
                "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2}}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
@@ -630,6 +631,7 @@ def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
     ("flip-small-batch", "batch_size", 5, lambda base_id, seed: base_id.replace("-batch10-", "-batch5-")),
     ("flip-shift", "shift", 1, lambda base_id, seed: base_id.removesuffix(f"-seed{seed}") + "-shift1"
      + (f"-seed{seed}" if seed else "")),
+    ("flip-average", "ema_decay", 0.9998, lambda base_id, seed: base_id.replace("-ema0.999-", "-ema0.9998-")),
 ])
 def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(experiment, setting, value, cell_id):
     teacher, student, seeded = cells(experiment)

@@ -67,6 +67,7 @@ DESCRIPTION = (
     "  flip-epochs  flip's LIF student for 5 epochs instead of 3\n"
     "  flip-batch  flip's IF student with batches of 10 instead of 25 (seeds 0, 1 and 2)\n"
     "  flip-batch-epochs  flip-batch's student for 8 epochs instead of 5\n"
+    "  flip-average  flip-batch's student with the weights averaged with decay 0.9998 instead of 0.999\n"
     "  flip-batch-restart  flip-batch's runs, each trained 2 more epochs from its kept weights\n"
     "  flip-seeds  flip's LIF student with seed 1, mirrored and not\n"
     "  flip-small-batch  flip-batch's student with batches of 5 instead of 10 (seeds 0 and 1)\n"

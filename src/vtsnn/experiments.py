@@ -93,6 +93,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              its teacher                                                              2 cells
     flip-seeds  flip's LIF student (batch 10) with seed 1, mirrored and not; and
              their teacher                                                            3 cells
+    flip-average  flip-batch's student (seeds 0 and 1) with the weights averaged
+             with decay 0.9998 instead of 0.999; and their teacher                  3 cells
     flip-batch-restart  flip-batch's runs (seeds 0, 1 and 2), then each trained 2
              more epochs from the weights it kept, from the peak rate 2e-3; and
              their teacher                                                            7 cells
@@ -342,6 +344,13 @@ FLIP_SMALL_BATCH = 5
 # pixel keeps the garments whole and centred like the test set's, and moves them against
 # the U-Net's pooling grid.
 FLIP_SHIFT = 1
+# flip-average: flip-batch's IF student, seed 0 and each of FMNIST_IF_SEEDS, with the
+# weights averaged with decay FLIP_AVERAGE_DECAY instead of 0.999. The decay was chosen at
+# batches of 50 (results/weight-average), where 0.999 averages over about the last 1000
+# steps, 50,000 images; at batches of 10 the same decay spans a fifth of that. This one
+# spans 5000 steps, the images it spanned at batch 50. Only the scored weights change:
+# training repeats flip-batch's step for step.
+FLIP_AVERAGE_DECAY = 0.9998
 # flip-batch-restart: each of flip-batch's runs (seeds 0, 1 and 2) trained RESTART_EPOCHS
 # more epochs from the weights it kept, on a second cosine schedule from RESTART_LR. Its
 # best scores came where the first schedule's rate had fallen to 0.1-1.5e-3, in the last
@@ -1018,6 +1027,16 @@ def _flip_small_batch_cells() -> list[Cell]:
                               lambda cell: _with_batch("flip-small-batch", cell, FLIP_SMALL_BATCH))
 
 
+def _flip_average_cells() -> list[Cell]:
+    """flip-batch's students with the weights averaged with decay :data:`FLIP_AVERAGE_DECAY`."""
+    def longer_average(cell: Cell) -> Cell:
+        varied = _with_setting("flip-average", cell, "ema_decay", FLIP_AVERAGE_DECAY, "ema")
+        # The id names the new decay in place of the old, as _with_batch does the batch.
+        return dataclasses.replace(varied, cell_id=cell.cell_id.replace(
+            f"-ema{cell.config.ema_decay:g}-", f"-ema{FLIP_AVERAGE_DECAY:g}-"))
+    return _flip_batch_varied("flip-average", longer_average)
+
+
 def _flip_shift_cells() -> list[Cell]:
     """flip-batch's students with training images moved by up to :data:`FLIP_SHIFT` pixels."""
     return _flip_batch_varied("flip-shift",
@@ -1533,6 +1552,19 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"seed 0) trained for {FLIP_BATCH_EPOCHS} epochs instead of {TABLE1_EPOCHS_AT_0_2['if']}, the "
                "cosine schedule stretched over them, set beside flip-batch's run. \"PSNR (paper)\" is the "
                "paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+    Experiment("flip-average", f"Mirrored, smaller batches, a longer average: flip-batch's student with the "
+               f"weights averaged with decay {FLIP_AVERAGE_DECAY:g}", _flip_average_cells,
+               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
+                ("average's decay", "ema_decay"), ("mirrored", "flip"), ("training target", "target")),
+               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
+               "flip-batch's F-MNIST IF student (residual bit-plane targets from the teacher's output, Adam's "
+               f"peak rate 1e-2 on a cosine schedule, {TABLE1_EPOCHS_AT_0_2['if']} epochs, batches of "
+               f"{FLIP_BATCH}, {VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times "
+               "an epoch, a random half of the training images mirrored left-right, seed 0) with the scored "
+               f"and kept weights a moving average with decay {FLIP_AVERAGE_DECAY:g} instead of 0.999 (about "
+               "the last 5000 steps instead of 1000), set beside flip-batch's run; training is the same step "
+               "for step. It is repeated with seed 1 (the id's -seed1), set beside flip-batch's run of that "
+               "seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
     Experiment("flip-batch-restart", f"Mirrored, smaller batches, restarted: flip-batch's runs trained "
                f"{RESTART_EPOCHS} more epochs from the weights they kept", _flip_batch_restart_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("seed", "seed"),
