@@ -1567,8 +1567,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
     Experiment("flip-batch-restart", f"Mirrored, smaller batches, restarted: flip-batch's runs trained "
                f"{RESTART_EPOCHS} more epochs from the weights they kept", _flip_batch_restart_cells,
-               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("seed", "seed"),
-                ("peak rate", "lr"), ("epochs", "epochs"), ("started from", "restarted_from")),
+               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("peak rate", "lr"),
+                ("started from", "restarted_from")),
                "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then come "
                "flip-batch's three F-MNIST IF runs (seeds 0, 1 and 2: residual bit-plane targets from the "
                "teacher's output, Adam's peak rate 1e-2 on a cosine schedule, a moving average of the weights "
