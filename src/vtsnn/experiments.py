@@ -94,7 +94,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     flip-seeds  flip's LIF student (batch 10) with seed 1, mirrored and not; and
              their teacher                                                            3 cells
     flip-average  flip-batch's student (seeds 0 and 1) with the weights averaged
-             with decay 0.9998 instead of 0.999; and their teacher                  3 cells
+             with decay 0.9998 instead of 0.999 (over more of the last steps); and
+             their teacher                                                            3 cells
     flip-batch-restart  flip-batch's runs (seeds 0, 1 and 2), then each trained 2
              more epochs from the weights it kept, from the peak rate 2e-3; and
              their teacher                                                            7 cells
@@ -347,9 +348,12 @@ FLIP_SHIFT = 1
 # flip-average: flip-batch's IF student, seed 0 and each of FMNIST_IF_SEEDS, with the
 # weights averaged with decay FLIP_AVERAGE_DECAY instead of 0.999. The decay was chosen at
 # batches of 50 (results/weight-average), where 0.999 averages over about the last 1000
-# steps, 50,000 images; at batches of 10 the same decay spans a fifth of that. This one
-# spans 5000 steps, the images it spanned at batch 50. Only the scored weights change:
-# training repeats flip-batch's step for step.
+# steps, 50,000 images; at batches of 10 the same decay spans a fifth of that. 0.9998
+# would span 5000 steps, but the warm-up (vtsnn.averaging) holds the decay at
+# (1 + n) / (10 + n) until n = 44,991 steps, past this run's 27,500: so the average spans
+# about a ninth of the steps so far (2,400 at epoch 4, 3,000 at the end) where 0.999 stops
+# at 1000 from step 8,991 on; before that the two are the same. Only the scored weights
+# change: training repeats flip-batch's step for step.
 FLIP_AVERAGE_DECAY = 0.9998
 # flip-batch-restart: each of flip-batch's runs (seeds 0, 1 and 2) trained RESTART_EPOCHS
 # more epochs from the weights it kept, on a second cosine schedule from RESTART_LR. Its
@@ -1561,9 +1565,12 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"peak rate 1e-2 on a cosine schedule, {TABLE1_EPOCHS_AT_0_2['if']} epochs, batches of "
                f"{FLIP_BATCH}, {VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times "
                "an epoch, a random half of the training images mirrored left-right, seed 0) with the scored "
-               f"and kept weights a moving average with decay {FLIP_AVERAGE_DECAY:g} instead of 0.999 (about "
-               "the last 5000 steps instead of 1000), set beside flip-batch's run; training is the same step "
-               "for step. It is repeated with seed 1 (the id's -seed1), set beside flip-batch's run of that "
+               f"and kept weights a moving average with decay {FLIP_AVERAGE_DECAY:g} instead of 0.999, set "
+               "beside flip-batch's run; training is the same step for step. Both averages warm up with the "
+               "decay (1 + n) / (10 + n) after n steps until it reaches their own: 0.999 after 8,991 steps "
+               "(epoch 1.6), from when on it spans about the last 1000 steps; 0.9998 only after 44,991, later "
+               "than this run's 27,500, so it keeps spanning about a ninth of the steps so far (2,400 at epoch "
+               "4). The two runs' checks are the same until epoch 1.5. It is repeated with seed 1 (the id's -seed1), set beside flip-batch's run of that "
                "seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
     Experiment("flip-batch-restart", f"Mirrored, smaller batches, restarted: flip-batch's runs trained "
                f"{RESTART_EPOCHS} more epochs from the weights they kept", _flip_batch_restart_cells,
