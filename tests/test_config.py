@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from vtsnn.classify import ClassifyConfig
 from vtsnn.config import MODEL_KEYS, RESUME_KEYS, ConfigRecord, TrainConfig
 
 
@@ -28,6 +29,32 @@ def test_config_validation():
         TrainConfig(clip_grad=float("inf"))
     with pytest.raises(ValueError, match="shift must be 0 .off. or a number of pixels, got -1"):
         TrainConfig(shift=-1)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lr", 0.0, "lr must be a positive number, got 0.0"),
+    ("lr", -1e-3, "lr must be a positive number"),
+    ("lr", float("nan"), "lr must be a positive number, got nan"),
+    ("weight_decay", -0.1, "weight_decay must be 0 .off. or a positive number"),
+    ("init_gain", 0.0, "init_gain must be a positive number"),
+    ("v_threshold", 0.0, "v_threshold must be a positive number, got 0.0"),
+    ("output_threshold", -0.077, "output_threshold must be a positive number, got -0.077"),
+    ("tau", 0.5, r"tau must be at least 1 \(1: no memory\), got 0.5"),
+    ("log_every", 0, "log_every must be at least 1"),
+    ("train_limit", 0, "train_limit must be at least 1 or none"),
+    ("test_limit", 0, "test_limit must be at least 1 or none"),
+    ("init_from", " ", "init_from must be a run or checkpoint folder"),
+])
+def test_settings_out_of_range_are_refused_by_name(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+    if field in dataclasses.asdict(ClassifyConfig()):         # the classifier shares the setting
+        with pytest.raises(ValueError, match=message):
+            ClassifyConfig(**{field: value})
+
+
+def test_the_edges_of_the_ranges_are_accepted():
+    TrainConfig(tau=1.0, weight_decay=0.0, log_every=1, train_limit=1, test_limit=1, lr=1e-9, init_from="runs/a")
 
 
 @pytest.mark.parametrize("field, value, phrase", [

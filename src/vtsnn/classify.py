@@ -33,7 +33,7 @@ from . import checkpoint as ckpt
 from .coding import uwe_encode
 from .data import add_noise, fixed_test_noise, load_dataset
 from .models import VTLeNet
-from .config import ConfigRecord
+from .config import ConfigRecord, shared_range_checks
 from .run_folder import claim_run_dir, resolve_checkpoint, start_or_resume
 from .train import move_optimizer_state, pick_device, run_epochs, scale_for_spiking_inputs
 
@@ -78,6 +78,7 @@ class ClassifyConfig(ConfigRecord):
             (self.init in ("default", "spiking"), f"init must be default or spiking, got {self.init!r}"),
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be at least 1"),
             (0 <= self.noise < 10 and math.isfinite(self.noise), f"noise must be in [0, 10), got {self.noise}"),
+            *shared_range_checks(self),
         ]
         self.require(checks)
 

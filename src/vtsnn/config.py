@@ -188,6 +188,12 @@ class TrainConfig(ConfigRecord):
              "teacher must be a run or checkpoint folder, or none"),
             (self.surrogate_alpha > 0 and math.isfinite(self.surrogate_alpha),
              f"surrogate_alpha must be a positive number, got {self.surrogate_alpha}"),
+            (0 <= self.weight_decay < math.inf, f"weight_decay must be 0 (off) or a positive number, got {self.weight_decay}"),
+            (0 < self.output_threshold < math.inf,
+             f"output_threshold must be a positive number, got {self.output_threshold}"),
+            (self.init_from is None or self.init_from.strip() != "",
+             "init_from must be a run or checkpoint folder, or none"),
+            *shared_range_checks(self),
         ]
         self.require(checks)
 
@@ -207,6 +213,25 @@ class TrainConfig(ConfigRecord):
 
 
 # Keys that define the trained function: a checkpoint is refused when any differs.
+def shared_range_checks(config) -> list[tuple[bool, str]]:
+    """Range checks of the settings denoising and classification runs share.
+
+    Torch and the neurons check some of them too, but only once the run has made its
+    folder; a config refuses them at once.
+    """
+    return [
+        (0 < config.lr < math.inf, f"lr must be a positive number, got {config.lr}"),
+        (0 < config.init_gain < math.inf, f"init_gain must be a positive number, got {config.init_gain}"),
+        (0 < config.v_threshold < math.inf, f"v_threshold must be a positive number, got {config.v_threshold}"),
+        (1 <= config.tau < math.inf, f"tau must be at least 1 (1: no memory), got {config.tau}"),
+        (config.log_every >= 1, f"log_every must be at least 1, got {config.log_every}"),
+        (config.train_limit is None or config.train_limit >= 1,
+         f"train_limit must be at least 1 or none, got {config.train_limit}"),
+        (config.test_limit is None or config.test_limit >= 1,
+         f"test_limit must be at least 1 or none, got {config.test_limit}"),
+    ]
+
+
 MODEL_KEYS = ("training", "neuron", "encoder", "decoder", "v_threshold", "output_threshold", "tau",
               "channels", "color")
 # Keys that must also agree to resume a run (epochs may grow).
