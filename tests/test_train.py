@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 import warnings
 
 import numpy as np
@@ -453,8 +454,10 @@ def test_a_run_can_start_from_the_weights_another_run_kept(tiny_mnist, tmp_path,
     restart, fresh = starts
     assert all(torch.equal(restart[k], kept[k]) for k in kept)
     assert any(not torch.equal(fresh[k], kept[k]) for k in kept)
-    # Resumed, a run goes on from its own weights instead of starting over from the source's.
+    # Resumed, a run goes on from its own weights instead of starting over from the source's,
+    # which it no longer needs.
     after_one = weights_of(tmp_path / "restart")
+    shutil.rmtree(tmp_path / "source")
     starts.clear()
     train(dataclasses.replace(config, epochs=2), tmp_path / "restart", resume=True, progress=False, data_dir=tiny_mnist)
     assert all(torch.equal(starts[0][k], after_one[k]) for k in after_one)

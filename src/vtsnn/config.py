@@ -212,7 +212,6 @@ class TrainConfig(ConfigRecord):
         return 3 if self.color else 1
 
 
-# Keys that define the trained function: a checkpoint is refused when any differs.
 def shared_range_checks(config) -> list[tuple[bool, str]]:
     """Range checks of the settings denoising and classification runs share.
 
@@ -232,6 +231,7 @@ def shared_range_checks(config) -> list[tuple[bool, str]]:
     ]
 
 
+# Keys that define the trained function: a checkpoint is refused when any differs.
 MODEL_KEYS = ("training", "neuron", "encoder", "decoder", "v_threshold", "output_threshold", "tau",
               "channels", "color")
 # Keys that must also agree to resume a run (epochs may grow).

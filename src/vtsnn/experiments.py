@@ -356,7 +356,7 @@ FLIP_SHIFT = 1
 # change: training repeats flip-batch's step for step.
 FLIP_AVERAGE_DECAY = 0.9998
 # flip-batch-restart: each of flip-batch's runs (seeds 0, 1 and 2) trained RESTART_EPOCHS
-# more epochs from the weights it kept, on a second cosine schedule from RESTART_LR. Its
+# more epochs from the weights it kept, on a second cosine schedule from RESTART_LR. Their
 # best scores came where the first schedule's rate had fallen to 0.1-1.5e-3, in the last
 # one or two of its five epochs, and stretching that schedule over eight did not help
 # (results/flip-batch-epochs): a second, short cycle from a good point retraces that end
@@ -1570,8 +1570,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "decay (1 + n) / (10 + n) after n steps until it reaches their own: 0.999 after 8,991 steps "
                "(epoch 1.6), from when on it spans about the last 1000 steps; 0.9998 only after 44,991, later "
                "than this run's 27,500, so it keeps spanning about a ninth of the steps so far (2,400 at epoch "
-               "4). The two runs' checks are the same until epoch 1.5. It is repeated with seed 1 (the id's -seed1), set beside flip-batch's run of that "
-               "seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+               "4). The two runs' checks are the same until epoch 1.5. It is repeated with seed 1 (the id's "
+               "-seed1), set beside flip-batch's run of that seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
     Experiment("flip-batch-restart", f"Mirrored, smaller batches, restarted: flip-batch's runs trained "
                f"{RESTART_EPOCHS} more epochs from the weights they kept", _flip_batch_restart_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("peak rate", "lr"),

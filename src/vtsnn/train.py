@@ -50,8 +50,8 @@ from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets
 from .metrics import psnr, standard_error
 from .models import UNetANN, UVTSNN
 from .probes import FiringRates
-from .run_folder import (append_log, claim_run_dir, keep_if_best, resolve_checkpoint, save_checkpoint,
-                         start_or_resume, stored_raw_weights, unwrap_model)
+from .run_folder import (append_log, claim_run_dir, keep_if_best, latest_checkpoint, resolve_checkpoint,
+                         save_checkpoint, start_or_resume, stored_raw_weights, unwrap_model)
 
 
 # ----------------------------------------------------------------------------- models
@@ -335,12 +335,13 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     device = pick_device(device)
     # First: a wrong teacher or starting checkpoint leaves no run folder behind.
     teacher = load_teacher(config, device)
-    start_from = starting_checkpoint(config)
+    # A resumed run goes on from its own weights: only a new one needs its starting checkpoint.
+    start_from = None if latest_checkpoint(run_dir) else starting_checkpoint(config)
     latest = claim_run_dir(run_dir, resume)
 
     torch.manual_seed(config.seed)
     model = build_model(config)
-    if start_from is not None and latest is None:      # a resumed run has its own weights
+    if start_from is not None:
         ckpt.load_weights(start_from, model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator, start = start_or_resume(run_dir, latest, config, RESUME_KEYS, model, optimizer)
