@@ -44,6 +44,10 @@ def test_config_validation():
     ("train_limit", 0, "train_limit must be at least 1 or none"),
     ("test_limit", 0, "test_limit must be at least 1 or none"),
     ("init_from", " ", "init_from must be a run or checkpoint folder"),
+    ("channels", (16, 0, 64), r"channels must be one or more whole numbers of at least 1, got \(16, 0, 64\)"),
+    ("channels", (), "channels must be one or more whole numbers"),
+    ("channels", (16, 2.5), "channels must be one or more whole numbers"),
+    ("channels", (16, True), "channels must be one or more whole numbers"),
 ])
 def test_settings_out_of_range_are_refused_by_name(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -83,6 +87,8 @@ def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
     json.dumps(config.to_dict())                                 # numpy scalars would not serialize
     with pytest.raises(ValueError, match="epochs must be int"):
         TrainConfig(epochs=np.float64(3.0))
+    channels = TrainConfig(channels=[np.int64(4), np.int32(8)]).channels
+    assert channels == (4, 8) and all(type(width) is int for width in channels)
 
 
 def test_unknown_keys_are_refused_by_name():

@@ -151,7 +151,8 @@ class TrainConfig(ConfigRecord):
 
     def __post_init__(self):
         self.check_types()
-        self.channels = tuple(self.channels)
+        # Whole numbers of any kind (numpy's too) stored as Python ints, so the record serializes.
+        self.channels = tuple(int(width) if _is_whole_number(width) else width for width in self.channels)
         if self.training not in TRAININGS:
             raise ValueError(f"training must be one of {TRAININGS}, got {self.training!r}")
         preset_loss, preset_temporal = PRESETS[self.training]
@@ -191,6 +192,8 @@ class TrainConfig(ConfigRecord):
             (0 <= self.weight_decay < math.inf, f"weight_decay must be 0 (off) or a positive number, got {self.weight_decay}"),
             (0 < self.output_threshold < math.inf,
              f"output_threshold must be a positive number, got {self.output_threshold}"),
+            (len(self.channels) >= 1 and all(_is_whole_number(width) and width >= 1 for width in self.channels),
+             f"channels must be one or more whole numbers of at least 1, got {self.channels}"),
             (self.init_from is None or self.init_from.strip() != "",
              "init_from must be a run or checkpoint folder, or none"),
             *shared_range_checks(self),
@@ -210,6 +213,10 @@ class TrainConfig(ConfigRecord):
     @property
     def in_channels(self) -> int:
         return 3 if self.color else 1
+
+
+def _is_whole_number(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def shared_range_checks(config) -> list[tuple[bool, str]]:
