@@ -67,6 +67,15 @@ def _type_text(annotation) -> str:
     return " or ".join("None" if option is type(None) else option.__name__ for option in options)
 
 
+def _python_number(value):
+    """``value`` as a Python int or float if it is a number of another kind (numpy's)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, int):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
+        return float(value)
+    return value
+
+
 class ConfigRecord:
     """JSON round trip and validation shared by the run configurations (dataclasses)."""
 
@@ -82,11 +91,11 @@ class ConfigRecord:
             if not _has_type(value, hints[field_.name]):
                 raise ValueError(f"{field_.name} must be {_type_text(hints[field_.name])}, got {value!r}")
             # numpy.int64(3) and the like pass, stored as Python numbers so that the
-            # configuration still writes as JSON.
-            if isinstance(value, numbers.Integral) and not isinstance(value, int):
-                setattr(self, field_.name, int(value))
-            elif isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
-                setattr(self, field_.name, float(value))
+            # configuration still writes as JSON; so do those inside a tuple field.
+            if isinstance(value, (tuple, list)):
+                setattr(self, field_.name, type(value)(_python_number(item) for item in value))
+            else:
+                setattr(self, field_.name, _python_number(value))
 
     @staticmethod
     def require(checks) -> None:
@@ -151,8 +160,7 @@ class TrainConfig(ConfigRecord):
 
     def __post_init__(self):
         self.check_types()
-        # Whole numbers of any kind (numpy's too) stored as Python ints, so the record serializes.
-        self.channels = tuple(int(width) if _is_whole_number(width) else width for width in self.channels)
+        self.channels = tuple(self.channels)
         if self.training not in TRAININGS:
             raise ValueError(f"training must be one of {TRAININGS}, got {self.training!r}")
         preset_loss, preset_temporal = PRESETS[self.training]
@@ -192,7 +200,7 @@ class TrainConfig(ConfigRecord):
             (0 <= self.weight_decay < math.inf, f"weight_decay must be 0 (off) or a positive number, got {self.weight_decay}"),
             (0 < self.output_threshold < math.inf,
              f"output_threshold must be a positive number, got {self.output_threshold}"),
-            (len(self.channels) >= 1 and all(_is_whole_number(width) and width >= 1 for width in self.channels),
+            (len(self.channels) >= 1 and all(type(width) is int and width >= 1 for width in self.channels),
              f"channels must be one or more whole numbers of at least 1, got {self.channels}"),
             (self.init_from is None or self.init_from.strip() != "",
              "init_from must be a run or checkpoint folder, or none"),
@@ -213,10 +221,6 @@ class TrainConfig(ConfigRecord):
     @property
     def in_channels(self) -> int:
         return 3 if self.color else 1
-
-
-def _is_whole_number(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def shared_range_checks(config) -> list[tuple[bool, str]]:
