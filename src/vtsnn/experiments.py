@@ -995,12 +995,18 @@ def _flip_epochs_cells() -> list[Cell]:
             _with_setting("flip-epochs", flip[FLIP_EPOCHS_STUDENT], "epochs", FLIP_EPOCHS, "epochs")]
 
 
+def _with_setting_renamed(experiment: str, base: Cell, setting: str, value, tag: str) -> Cell:
+    """``base`` with ``setting`` at ``value``, paired with it, for a setting its id already
+    names as ``-{tag}{old value}-``: the id names the new value in place of the old
+    ("-batch10-checks4-flip", not "-batch25-checks4-flip-batch10")."""
+    cell = _with_setting(experiment, base, setting, value, tag)
+    old = getattr(base.config, setting)
+    return dataclasses.replace(cell, cell_id=base.cell_id.replace(f"-{tag}{old:g}-", f"-{tag}{value:g}-"))
+
+
 def _with_batch(experiment: str, base: Cell, batch_size: int) -> Cell:
-    """``base`` with batches of ``batch_size``, paired with it; the id names the new batch
-    in place of the old ("-batch10-checks4-flip", not "-batch25-checks4-flip-batch10")."""
-    cell = _with_setting(experiment, base, "batch_size", batch_size, "batch")
-    return dataclasses.replace(cell, cell_id=base.cell_id.replace(f"-batch{base.config.batch_size}-",
-                                                                  f"-batch{batch_size}-"))
+    """``base`` with batches of ``batch_size``, paired with it, the id renamed."""
+    return _with_setting_renamed(experiment, base, "batch_size", batch_size, "batch")
 
 
 def _flip_batch_cells() -> list[Cell]:
@@ -1033,12 +1039,8 @@ def _flip_small_batch_cells() -> list[Cell]:
 
 def _flip_average_cells() -> list[Cell]:
     """flip-batch's students with the weights averaged with decay :data:`FLIP_AVERAGE_DECAY`."""
-    def longer_average(cell: Cell) -> Cell:
-        varied = _with_setting("flip-average", cell, "ema_decay", FLIP_AVERAGE_DECAY, "ema")
-        # The id names the new decay in place of the old, as _with_batch does the batch.
-        return dataclasses.replace(varied, cell_id=cell.cell_id.replace(
-            f"-ema{cell.config.ema_decay:g}-", f"-ema{FLIP_AVERAGE_DECAY:g}-"))
-    return _flip_batch_varied("flip-average", longer_average)
+    return _flip_batch_varied("flip-average", lambda cell: _with_setting_renamed(
+        "flip-average", cell, "ema_decay", FLIP_AVERAGE_DECAY, "ema"))
 
 
 def _flip_shift_cells() -> list[Cell]:
@@ -1156,6 +1158,27 @@ class Experiment:
     figure: str | None = None                        # name of the PNG it draws
     layout: tuple[tuple[str, ...], str] | None = None   # the paper's layout: (row labels, column label)
     per_epoch: bool = False                          # add a table of every run's test PSNR after each epoch
+
+
+# Pieces of the notes of flip-batch's siblings, each of which changes one part of its recipe.
+_FLIP_BATCH_TEACHER_TEXT = "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2."
+_SEED_1_TEXT = "It is repeated with seed 1 (the id's -seed1), set beside flip-batch's run of that seed."
+_IF_TARGET_TEXT = "\"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target."
+
+
+def _flip_batch_recipe_text(without: str = "") -> str:
+    """flip-batch's IF recipe as the notes spell it, less the part named ``without`` (the
+    one the experiment changes, which its note states on its own)."""
+    parts = {"targets": "residual bit-plane targets from the teacher's output",
+             "rate": "Adam's peak rate 1e-2 on a cosine schedule",
+             "average": "a moving average of the weights with decay 0.999",
+             "epochs": f"{TABLE1_EPOCHS_AT_0_2['if']} epochs",
+             "batch": f"batches of {FLIP_BATCH}",
+             "checks": f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch",
+             "flip": "a random half of the training images mirrored left-right"}
+    if without and without not in parts:
+        raise ValueError(f"no part {without!r} in flip-batch's recipe; choose one of {', '.join(parts)}")
+    return ", ".join(text for name, text in parts.items() if name != without)
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -1548,73 +1571,50 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"{FLIP_BATCH_EPOCHS} epochs", _flip_batch_epochs_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("epochs", "epochs"), ("mirrored", "flip"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "flip-batch's F-MNIST IF student (residual bit-plane targets from the teacher's output, Adam's "
-               "peak rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, "
-               f"batches of {FLIP_BATCH}, {VALIDATION_IMAGES} training images held out and scored "
-               f"{MID_EPOCH_CHECKS} times an epoch, a random half of the training images mirrored left-right, "
-               f"seed 0) trained for {FLIP_BATCH_EPOCHS} epochs instead of {TABLE1_EPOCHS_AT_0_2['if']}, the "
-               "cosine schedule stretched over them, set beside flip-batch's run. \"PSNR (paper)\" is the "
-               "paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-batch's F-MNIST IF student ("
+               f"{_flip_batch_recipe_text(without='epochs')}, seed 0) trained for {FLIP_BATCH_EPOCHS} epochs "
+               f"instead of {TABLE1_EPOCHS_AT_0_2['if']}, the cosine schedule stretched over them, set beside "
+               f"flip-batch's run. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-average", f"Mirrored, smaller batches, a longer average: flip-batch's student with the "
                f"weights averaged with decay {FLIP_AVERAGE_DECAY:g}", _flip_average_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("average's decay", "ema_decay"), ("mirrored", "flip"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "flip-batch's F-MNIST IF student (residual bit-plane targets from the teacher's output, Adam's "
-               f"peak rate 1e-2 on a cosine schedule, {TABLE1_EPOCHS_AT_0_2['if']} epochs, batches of "
-               f"{FLIP_BATCH}, {VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times "
-               "an epoch, a random half of the training images mirrored left-right, seed 0) with the scored "
-               f"and kept weights a moving average with decay {FLIP_AVERAGE_DECAY:g} instead of 0.999, set "
-               "beside flip-batch's run; training is the same step for step. Both averages warm up with the "
-               "decay (1 + n) / (10 + n) after n steps until it reaches their own: 0.999 after 8,991 steps "
-               "(epoch 1.6), from when on it spans about the last 1000 steps; 0.9998 only after 44,991, later "
-               "than this run's 27,500, so it keeps spanning about a ninth of the steps so far (2,400 at epoch "
-               "4). The two runs' checks are the same until epoch 1.5. It is repeated with seed 1 (the id's "
-               "-seed1), set beside flip-batch's run of that seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-batch's F-MNIST IF student ("
+               f"{_flip_batch_recipe_text(without='average')}, seed 0) with the scored and kept weights a moving "
+               f"average with decay {FLIP_AVERAGE_DECAY:g} instead of 0.999, set beside flip-batch's run; "
+               "training is the same step for step. Both averages warm up with the decay (1 + n) / (10 + n) "
+               "after n steps until it reaches their own: 0.999 after 8,991 steps (epoch 1.6), from when on it "
+               "spans about the last 1000 steps; 0.9998 only after 44,991, later than this run's 27,500, so it "
+               "keeps spanning about a ninth of the steps so far (2,400 at epoch 4). The two runs' checks are "
+               f"the same until epoch 1.5. {_SEED_1_TEXT} {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-batch-restart", f"Mirrored, smaller batches, restarted: flip-batch's runs trained "
                f"{RESTART_EPOCHS} more epochs from the weights they kept", _flip_batch_restart_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("peak rate", "lr"),
                 ("started from", "restarted_from")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then come "
-               "flip-batch's three F-MNIST IF runs (seeds 0, 1 and 2: residual bit-plane targets from the "
-               "teacher's output, Adam's peak rate 1e-2 on a cosine schedule, a moving average of the weights "
-               f"with decay 0.999, {TABLE1_EPOCHS_AT_0_2['if']} epochs, batches of {FLIP_BATCH}, "
-               f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch, a "
-               "random half of the training images mirrored left-right), then each of them trained "
-               f"{RESTART_EPOCHS} more epochs from the weights it kept (`vtsnn train --init-from RUN/best`) "
-               f"on a second cosine schedule from the peak rate {RESTART_LR:g}, the rest of the recipe the "
-               "same, set beside its run. Each restart keeps the weights of its own best validation check, "
-               "so it can score under its run. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's "
-               "target.", per_epoch=True),
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then come flip-batch's three F-MNIST IF runs "
+               f"(seeds 0, 1 and 2: {_flip_batch_recipe_text()}), then each of them trained {RESTART_EPOCHS} "
+               "more epochs from the weights it kept (`vtsnn train --init-from RUN/best`) on a second cosine "
+               f"schedule from the peak rate {RESTART_LR:g}, the rest of the recipe the same, set beside its "
+               "run. Each restart keeps the weights of its own best validation check, so it can score under "
+               f"its run. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-small-batch", f"Mirrored with still smaller batches: flip-batch's student with batches of "
                f"{FLIP_SMALL_BATCH}", _flip_small_batch_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("checks per epoch", "checks_per_epoch"), ("mirrored", "flip"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "flip-batch's F-MNIST IF student (residual bit-plane targets from the teacher's output, Adam's "
-               "peak rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, "
-               f"{TABLE1_EPOCHS_AT_0_2['if']} epochs, {VALIDATION_IMAGES} training images held out and scored "
-               f"{MID_EPOCH_CHECKS} times an epoch, a random half of the training images mirrored left-right, "
-               f"seed 0) with batches of {FLIP_SMALL_BATCH} instead of {FLIP_BATCH}, the same peak rate, set "
-               "beside flip-batch's run. It is repeated with seed 1 (the id's -seed1), set beside flip-batch's "
-               "run of that seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.",
-               per_epoch=True),
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-batch's F-MNIST IF student ("
+               f"{_flip_batch_recipe_text(without='batch')}, seed 0) with batches of {FLIP_SMALL_BATCH} instead "
+               f"of {FLIP_BATCH}, the same peak rate, set beside flip-batch's run. {_SEED_1_TEXT} "
+               f"{_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-shift", f"Mirrored and moved: flip-batch's student with training images moved by up to "
                f"{FLIP_SHIFT} pixel", _flip_shift_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("mirrored", "flip"), ("moved by up to", "shift"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "flip-batch's F-MNIST IF student (residual bit-plane targets from the teacher's output, Adam's "
-               "peak rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, "
-               f"{TABLE1_EPOCHS_AT_0_2['if']} epochs, batches of {FLIP_BATCH}, {VALIDATION_IMAGES} training "
-               f"images held out and scored {MID_EPOCH_CHECKS} times an epoch, a random half of the training "
-               f"images mirrored left-right, seed 0) with each training image also moved by a random whole "
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-batch's F-MNIST IF student ("
+               f"{_flip_batch_recipe_text()}, seed 0) with each training image also moved by a random whole "
                f"number of pixels from -{FLIP_SHIFT} to {FLIP_SHIFT} down and across, the uncovered border "
-               "black, before the noise is drawn (`vtsnn train --shift`), set beside flip-batch's run. It is "
-               "repeated with seed 1 (the id's -seed1), set beside flip-batch's run of that seed. The "
-               "validation and test images are never moved. \"PSNR (paper)\" is the paper's VTSNN-IF "
-               "number, Table 1's target.", per_epoch=True),
+               "black, before the noise is drawn (`vtsnn train --shift`), set beside flip-batch's run. "
+               f"{_SEED_1_TEXT} The validation and test images are never moved. {_IF_TARGET_TEXT}",
+               per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
                f"{', '.join(map(str, FLIP_SEEDS))}, mirrored and not", _flip_seeds_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
