@@ -65,7 +65,9 @@ FIELD_HELP = {
     "batch_size": "images per optimizer step",
     "lr": "Adam learning rate",
     "lr_schedule": "constant, or cosine (to 0 over the run)",
-    "weight_decay": "Adam weight decay",
+    "weight_decay": "Adam weight decay (an L2 term added to the gradient; see --decoupled-decay)",
+    "decoupled_decay": ("with --weight-decay: shrink each weight by lr x weight_decay every step, apart "
+                        "from Adam's moments (AdamW), instead of adding an L2 term to the gradient"),
     "clip_grad": "scale each step's gradient down to at most this norm over all weights together (0: off)",
     "ema_decay": ("evaluate, keep and save an exponential moving average of the weights with this decay "
                   "(0: off, the raw weights)"),

@@ -135,6 +135,7 @@ class TrainConfig(ConfigRecord):
     lr: float = 1e-3
     lr_schedule: str = "constant"        # or "cosine" (to 0 over the run)
     weight_decay: float = 0.0
+    decoupled_decay: bool = False        # weight_decay shrinks the weights directly (AdamW), not an L2 term in the gradient
     clip_grad: float = 0.0               # clip the gradient's norm (all weights together) to this (0: off)
     ema_decay: float = 0.0               # score and keep a moving average of the weights (0: off)
     init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
@@ -198,6 +199,8 @@ class TrainConfig(ConfigRecord):
             (self.surrogate_alpha > 0 and math.isfinite(self.surrogate_alpha),
              f"surrogate_alpha must be a positive number, got {self.surrogate_alpha}"),
             (0 <= self.weight_decay < math.inf, f"weight_decay must be 0 (off) or a positive number, got {self.weight_decay}"),
+            (not self.decoupled_decay or self.weight_decay > 0,
+             "decoupled_decay changes how weight_decay acts: it needs a weight_decay above 0"),
             (0 < self.output_threshold < math.inf,
              f"output_threshold must be a positive number, got {self.output_threshold}"),
             (len(self.channels) >= 1 and all(type(width) is int and width >= 1 for width in self.channels),

@@ -343,7 +343,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     model = build_model(config)
     if start_from is not None:
         ckpt.load_weights(start_from, model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                 decoupled_weight_decay=config.decoupled_decay)
     generator, start = start_or_resume(run_dir, latest, config, RESUME_KEYS, model, optimizer)
 
     model = prepare_model(model, config, device)
