@@ -36,6 +36,7 @@ def test_config_validation():
     ("lr", -1e-3, "lr must be a positive number"),
     ("lr", float("nan"), "lr must be a positive number, got nan"),
     ("weight_decay", -0.1, "weight_decay must be 0 .off. or a positive number"),
+    ("decoupled_decay", True, "decoupled_decay changes how weight_decay acts: it needs a weight_decay above 0"),
     ("init_gain", 0.0, "init_gain must be a positive number"),
     ("v_threshold", 0.0, "v_threshold must be a positive number, got 0.0"),
     ("output_threshold", -0.077, "output_threshold must be a positive number, got -0.077"),

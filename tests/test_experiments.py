@@ -36,7 +36,7 @@ def test_every_experiment_has_its_cells():
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
-                      "flip-average": 3}
+                      "flip-average": 3, "flip-decay": 3, "flip-small-rate": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -443,7 +443,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-epochs": ("epochs", 3), "flip-batch": ("batch_size", 25), "flip-seeds": ("flip", False),
                "flip-batch-epochs": ("epochs", 5), "flip-small-batch": ("batch_size", 10),
                "flip-shift": ("shift", 0), "flip-average": ("ema_decay", 0.999),
-               "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2}}
+               "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2},
+               "flip-decay": {"weight_decay": 0.0, "decoupled_decay": False}, "flip-small-rate": ("lr", 1e-2)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -626,14 +627,16 @@ def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
     assert student.paired_with.removeprefix("flip/") + "-seed2" not in flip
 
 
-@pytest.mark.parametrize("experiment, setting, value, cell_id", [
-    # The id names the new batch in place of the old, or adds the shift before any seed.
-    ("flip-small-batch", "batch_size", 5, lambda base_id, seed: base_id.replace("-batch10-", "-batch5-")),
-    ("flip-shift", "shift", 1, lambda base_id, seed: base_id.removesuffix(f"-seed{seed}") + "-shift1"
+@pytest.mark.parametrize("experiment, settings, cell_id", [
+    # The id names the new batch in place of the old, or adds the shift (or decay) before any seed.
+    ("flip-small-batch", {"batch_size": 5}, lambda base_id, seed: base_id.replace("-batch10-", "-batch5-")),
+    ("flip-shift", {"shift": 1}, lambda base_id, seed: base_id.removesuffix(f"-seed{seed}") + "-shift1"
      + (f"-seed{seed}" if seed else "")),
-    ("flip-average", "ema_decay", 0.9998, lambda base_id, seed: base_id.replace("-ema0.999-", "-ema0.9998-")),
+    ("flip-average", {"ema_decay": 0.9998}, lambda base_id, seed: base_id.replace("-ema0.999-", "-ema0.9998-")),
+    ("flip-decay", {"weight_decay": 5e-3, "decoupled_decay": True},
+     lambda base_id, seed: base_id.removesuffix(f"-seed{seed}") + "-adamw0.005" + (f"-seed{seed}" if seed else "")),
 ])
-def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(experiment, setting, value, cell_id):
+def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(experiment, settings, cell_id):
     teacher, student, seeded = cells(experiment)
     batch = by_id("flip-batch")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
@@ -641,9 +644,20 @@ def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(
         base = batch[cell.paired_with.removeprefix("flip-batch/")]
         assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.flip, base.config.shift) == \
             ("if", seed, 10, True, 0)
-        assert cell.config == dataclasses.replace(base.config, **{setting: value}) and cell.labels[setting] == value
+        assert cell.config == dataclasses.replace(base.config, **settings)
+        assert all(cell.labels[setting] == value for setting, value in settings.items())
         assert cell.cell_id == cell_id(base.cell_id, seed) and cell.paper == base.paper
         assert cell.run_name == f"{experiment}/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_small_rate_cell_is_flip_small_batch_s_student_at_half_its_rate():
+    teacher, student = cells("flip-small-rate")
+    base = by_id("flip-small-batch")[student.paired_with.removeprefix("flip-small-batch/")]
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.lr) == ("if", 0, 5, 1e-2)
+    assert student.config == dataclasses.replace(base.config, lr=5e-3) and student.labels["lr"] == 5e-3
+    assert student.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-")
+    assert student.run_name == f"flip-small-rate/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():

@@ -13,7 +13,7 @@ from vtsnn import train as train_module
 from vtsnn.checkpoint import CheckpointError
 from vtsnn.config import TrainConfig
 from vtsnn.run_folder import best_record, latest_checkpoint, stored_raw_weights
-from vtsnn.train import build_model, evaluate, load_test_set, load_trained, train
+from vtsnn.train import build_model, evaluate, load_test_set, load_trained, make_optimizer, train
 
 
 def tiny_config(**overrides):
@@ -472,3 +472,20 @@ def test_a_missing_or_different_starting_checkpoint_is_refused_before_any_run_fo
         train(tiny_config(channels=(4, 16), init_from=str(tmp_path / "source")), tmp_path / "run", progress=False,
               data_dir=tiny_mnist)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("decoupled, expected", [
+    # AdamW: every weight shrinks by lr x decay, whatever its size or gradient.
+    (True, [4.0 * (1 - 0.1 * 0.5), -3.0 * (1 - 0.1 * 0.5)]),
+    # Adam: the decay is a gradient (0.5 w), which Adam's first step turns into a move of lr toward 0.
+    (False, [4.0 - 0.1, -3.0 + 0.1]),
+])
+def test_weight_decay_is_decoupled_only_when_asked(decoupled, expected):
+    layer = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[4.0, -3.0]]))
+    config = TrainConfig(lr=0.1, weight_decay=0.5, decoupled_decay=decoupled)
+    optimizer = make_optimizer(layer, config)
+    layer.weight.grad = torch.zeros_like(layer.weight)      # only the decay moves the weights
+    optimizer.step()
+    assert layer.weight.detach().flatten().tolist() == pytest.approx(expected, rel=1e-5)

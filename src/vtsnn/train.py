@@ -327,6 +327,13 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """Adam at ``config.lr``; its weight decay an L2 term in the gradient, or with
+    ``decoupled_decay`` a shrink of every weight by ``lr x weight_decay`` each step (AdamW)."""
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                            decoupled_weight_decay=config.decoupled_decay)
+
+
 def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = True, data_dir=None,
           device: str | None = None) -> dict:
     """Train (or resume) a denoiser in ``run_dir``; returns the last evaluation record."""
@@ -343,8 +350,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
     model = build_model(config)
     if start_from is not None:
         ckpt.load_weights(start_from, model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                 decoupled_weight_decay=config.decoupled_decay)
+    optimizer = make_optimizer(model, config)
     generator, start = start_or_resume(run_dir, latest, config, RESUME_KEYS, model, optimizer)
 
     model = prepare_model(model, config, device)
