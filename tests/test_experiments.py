@@ -36,7 +36,7 @@ def test_every_experiment_has_its_cells():
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
-                      "flip-average": 3, "flip-decay": 3, "flip-small-rate": 2}
+                      "flip-average": 3, "flip-decay": 3, "flip-small-rate": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -651,13 +651,15 @@ def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(
 
 
 def test_flip_small_rate_cell_is_flip_small_batch_s_student_at_half_its_rate():
-    teacher, student = cells("flip-small-rate")
-    base = by_id("flip-small-batch")[student.paired_with.removeprefix("flip-small-batch/")]
+    teacher, student, seeded = cells("flip-small-rate")
+    small = by_id("flip-small-batch")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
-    assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.lr) == ("if", 0, 5, 1e-2)
-    assert student.config == dataclasses.replace(base.config, lr=5e-3) and student.labels["lr"] == 5e-3
-    assert student.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-")
-    assert student.run_name == f"flip-small-rate/{student.cell_id}" and student.config.teacher == f"runs/{teacher.run_name}"
+    for cell, seed in ((student, 0), (seeded, 1)):
+        base = small[cell.paired_with.removeprefix("flip-small-batch/")]
+        assert (base.config.neuron, base.config.seed, base.config.batch_size, base.config.lr) == ("if", seed, 5, 1e-2)
+        assert cell.config == dataclasses.replace(base.config, lr=5e-3) and cell.labels["lr"] == 5e-3
+        assert cell.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-")
+        assert cell.run_name == f"flip-small-rate/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():

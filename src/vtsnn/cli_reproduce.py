@@ -73,7 +73,7 @@ DESCRIPTION = (
     "  flip-small-batch  flip-batch's student with batches of 5 instead of 10 (seeds 0 and 1)\n"
     "  flip-shift  flip-batch's student with training images moved by up to 1 pixel (seeds 0 and 1)\n"
     "  flip-decay  flip-batch's student with decoupled weight decay 5e-3 (AdamW's; seeds 0 and 1)\n"
-    "  flip-small-rate  flip-small-batch's student (batches of 5) with Adam's peak rate 5e-3\n"
+    "  flip-small-rate  flip-small-batch's student (batches of 5) with Adam's peak rate 5e-3 (seeds 0 and 1)\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"

@@ -105,8 +105,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              moved by up to 1 pixel each way; and their teacher                       3 cells
     flip-decay  flip-batch's student (seeds 0 and 1) with decoupled weight decay
              5e-3 (AdamW's); and their teacher                                        3 cells
-    flip-small-rate  flip-small-batch's student (seed 0, batches of 5) with Adam's
-             peak rate 5e-3 instead of 1e-2; and its teacher                          2 cells
+    flip-small-rate  flip-small-batch's student (seeds 0 and 1, batches of 5) with
+             Adam's peak rate 5e-3 instead of 1e-2; and their teacher                 3 cells
     dense-checks  mid-epoch's students (IF at batch 25, seeds 0 and 1; LIF at batch
              10) with the validation set scored 20 times an epoch instead of 4;
              and their teacher                                                        4 cells
@@ -361,6 +361,8 @@ FLIP_DECAY = 5e-3
 # FLIP_SMALL_RATE instead of 1e-2, seed 0. At the same peak rate batches of 5 led batch 10
 # for three epochs and then fell back (results/flip-small-batch); if twice the steps at that
 # rate moved the weights too far, half the rate keeps the rate per image of batch 10.
+# Repeated with each of FMNIST_IF_SEEDS: seed 0 led every other batch-5 and batch-10 run
+# at epoch 2.
 FLIP_SMALL_RATE = 5e-3
 # flip-average: flip-batch's IF student, seed 0 and each of FMNIST_IF_SEEDS, with the
 # weights averaged with decay FLIP_AVERAGE_DECAY instead of 0.999. The decay was chosen at
@@ -1081,10 +1083,12 @@ def _flip_decay_cells() -> list[Cell]:
 
 def _flip_small_rate_cells() -> list[Cell]:
     """flip-small-batch's seed-0 student with Adam's peak rate :data:`FLIP_SMALL_RATE`,
-    paired with its flip-small-batch run, after their teacher."""
+    paired with its flip-small-batch run, then again with each of :data:`FMNIST_IF_SEEDS`
+    (paired with flip-small-batch's cell of that seed); after their teacher."""
     small = _flip_small_batch_cells()
-    return [_teacher_among(small, "flip-small-rate"),
-            _with_setting_renamed("flip-small-rate", small[1], "lr", FLIP_SMALL_RATE, "lr")]
+    student = _with_setting_renamed("flip-small-rate", small[1], "lr", FLIP_SMALL_RATE, "lr")
+    return [_teacher_among(small, "flip-small-rate"), student] + [
+        _with_seed("flip-small-rate", student, seed) for seed in FMNIST_IF_SEEDS]
 
 
 def _restarted(experiment: str, source: Cell) -> Cell:
@@ -1669,7 +1673,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-small-batch's F-MNIST IF student ("
                f"{_flip_batch_recipe_text(without='batch').replace('peak rate 1e-2', f'peak rate {FLIP_SMALL_RATE:.0e}'.replace('e-0', 'e-'))}, "
                f"batches of {FLIP_SMALL_BATCH}, seed 0), set beside flip-small-batch's run, which has the peak "
-               f"rate 1e-2. {_IF_TARGET_TEXT}", per_epoch=True),
+               f"rate 1e-2. It is repeated with seed 1 (the id's -seed1), set beside flip-small-batch's cell of "
+               f"that seed. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
                f"{', '.join(map(str, FLIP_SEEDS))}, mirrored and not", _flip_seeds_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
