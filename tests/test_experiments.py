@@ -751,3 +751,13 @@ def test_tau_gain_cells_are_residual_tau_s_tau_2_cells_firing_at_initialization(
         without_seed = experiments.without_seed_suffix
         assert without_seed(cell.cell_id) == f"{without_seed(twin.cell_id)}-gain4" and cell.paper == twin.paper
         assert cell.run_name == f"tau-gain/{cell.cell_id}"
+
+
+def test_flip_batch_recipe_text_drops_or_respells_a_named_part_and_refuses_unknown_ones():
+    recipe = experiments._flip_batch_recipe_text
+    assert "batches of 10" in recipe() and "batches of 10" not in recipe(without="batch")
+    changed = recipe(batch="batches of 5")
+    assert changed == recipe().replace("batches of 10", "batches of 5") and "batches of 10" not in changed
+    for bad in ({"without": "colour"}, {"colour": "red"}):
+        with pytest.raises(ValueError, match="no part 'colour' in flip-batch's recipe"):
+            recipe(**bad)

@@ -358,7 +358,7 @@ FLIP_SHIFT = 1
 # up ends at half its size.
 FLIP_DECAY = 5e-3
 # flip-small-rate: flip-small-batch's IF student (batches of 5) with Adam's peak rate
-# FLIP_SMALL_RATE instead of 1e-2, seed 0. At the same peak rate batches of 5 led batch 10
+# FLIP_SMALL_RATE instead of 1e-2. At the same peak rate batches of 5 led batch 10
 # for three epochs and then fell back (results/flip-small-batch); if twice the steps at that
 # rate moved the weights too far, half the rate keeps the rate per image of batch 10.
 # Repeated with each of FMNIST_IF_SEEDS: seed 0 led every other batch-5 and batch-10 run
@@ -1208,9 +1208,10 @@ _SEED_1_TEXT = "It is repeated with seed 1 (the id's -seed1), set beside flip-ba
 _IF_TARGET_TEXT = "\"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target."
 
 
-def _flip_batch_recipe_text(without: str = "") -> str:
+def _flip_batch_recipe_text(without: str = "", **instead: str) -> str:
     """flip-batch's IF recipe as the notes spell it, less the part named ``without`` (the
-    one the experiment changes, which its note states on its own)."""
+    one the experiment changes, which its note states on its own), with any part named in
+    ``instead`` spelled as given there (for a recipe that changes it)."""
     parts = {"targets": "residual bit-plane targets from the teacher's output",
              "rate": "Adam's peak rate 1e-2 on a cosine schedule",
              "average": "a moving average of the weights with decay 0.999",
@@ -1218,9 +1219,18 @@ def _flip_batch_recipe_text(without: str = "") -> str:
              "batch": f"batches of {FLIP_BATCH}",
              "checks": f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch",
              "flip": "a random half of the training images mirrored left-right"}
-    if without and without not in parts:
-        raise ValueError(f"no part {without!r} in flip-batch's recipe; choose one of {', '.join(parts)}")
+    for name in (without, *instead) if without else instead:
+        if name not in parts:
+            raise ValueError(f"no part {name!r} in flip-batch's recipe; choose one of {', '.join(parts)}")
+    parts.update(instead)
     return ", ".join(text for name, text in parts.items() if name != without)
+
+
+def _flip_small_rate_recipe_text() -> str:
+    """flip-batch's recipe with flip-small-rate's batch and peak rate."""
+    rate = f"{FLIP_SMALL_RATE:.0e}".replace("e-0", "e-")          # 5e-3, as the notes write rates
+    return _flip_batch_recipe_text(rate=f"Adam's peak rate {rate} on a cosine schedule",
+                                   batch=f"batches of {FLIP_SMALL_BATCH}")
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -1671,8 +1681,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("peak learning rate", "lr"), ("training target", "target")),
                f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-small-batch's F-MNIST IF student ("
-               f"{_flip_batch_recipe_text(without='batch').replace('peak rate 1e-2', f'peak rate {FLIP_SMALL_RATE:.0e}'.replace('e-0', 'e-'))}, "
-               f"batches of {FLIP_SMALL_BATCH}, seed 0), set beside flip-small-batch's run, which has the peak "
+               f"{_flip_small_rate_recipe_text()}, seed 0), set beside flip-small-batch's run, which has the peak "
                f"rate 1e-2. It is repeated with seed 1 (the id's -seed1), set beside flip-small-batch's cell of "
                f"that seed. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
