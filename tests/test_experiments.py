@@ -36,7 +36,8 @@ def test_every_experiment_has_its_cells():
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
-                      "flip-average": 3, "flip-decay": 3, "flip-small-rate": 3}
+                      "flip-average": 3, "flip-decay": 3, "flip-small-rate": 3,
+                      "flip-lif-tau": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -444,7 +445,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-batch-epochs": ("epochs", 5), "flip-small-batch": ("batch_size", 10),
                "flip-shift": ("shift", 0), "flip-average": ("ema_decay", 0.999),
                "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2},
-               "flip-decay": {"weight_decay": 0.0, "decoupled_decay": False}, "flip-small-rate": ("lr", 1e-2)}
+               "flip-decay": {"weight_decay": 0.0, "decoupled_decay": False}, "flip-small-rate": ("lr", 1e-2),
+               "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0}}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -660,6 +662,25 @@ def test_flip_small_rate_cell_is_flip_small_batch_s_student_at_half_its_rate():
         assert cell.config == dataclasses.replace(base.config, lr=5e-3) and cell.labels["lr"] == 5e-3
         assert cell.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-")
         assert cell.run_name == f"flip-small-rate/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_lif_tau_cells_are_flip_s_lif_students_with_a_longer_memory():
+    teacher, student, seeded = cells("flip-lif-tau")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    for cell, seed, source in ((student, 0, "flip"), (seeded, 1, "flip-seeds")):
+        base = by_id(source)[cell.paired_with.removeprefix(f"{source}/")]
+        assert (base.config.neuron, base.config.seed, base.config.flip, base.config.tau, base.config.init_gain) == \
+            ("lif", seed, True, 2.0, 4.0)
+        assert cell.config == dataclasses.replace(base.config, tau=4.0, init_gain=7.0)
+        assert (cell.labels["tau"], cell.labels["init_gain"]) == (4.0, 7.0)
+        assert cell.cell_id == base.cell_id.replace("-tau2-gain4-", "-tau4-gain7-") and cell.paper == base.paper
+        assert cell.run_name == f"flip-lif-tau/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_a_cell_whose_id_does_not_name_its_tau_is_refused():
+    flip_if = by_id("flip-batch")["fashion_mnist-if-0.2-residual-lr0.01-ema0.999-taught-batch10-checks4-flip"]
+    with pytest.raises(ValueError, match="does not name its tau and gain"):
+        experiments._with_tau("x", flip_if, 4.0, 7.0)
 
 
 def test_flip_batch_epochs_cell_is_flip_batch_s_student_trained_longer():

@@ -74,6 +74,7 @@ DESCRIPTION = (
     "  flip-shift  flip-batch's student with training images moved by up to 1 pixel (seeds 0 and 1)\n"
     "  flip-decay  flip-batch's student with decoupled weight decay 5e-3 (AdamW's; seeds 0 and 1)\n"
     "  flip-small-rate  flip-small-batch's student (batches of 5) with Adam's peak rate 5e-3 (seeds 0 and 1)\n"
+    "  flip-lif-tau  flip's mirrored LIF student with tau 4 and init gain 7 instead of 2 and 4 (seeds 0 and 1)\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
