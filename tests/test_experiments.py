@@ -36,8 +36,8 @@ def test_every_experiment_has_its_cells():
                       "batch-rate": 2, "flip": 4, "dense-checks": 4,
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
-                      "flip-average": 3, "flip-decay": 3, "flip-small-rate": 3,
-                      "flip-lif-tau": 3}
+                      "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
+                      "flip-lif-tau": 4}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -653,7 +653,7 @@ def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(
 
 
 def test_flip_small_rate_cell_is_flip_small_batch_s_student_at_half_its_rate():
-    teacher, student, seeded = cells("flip-small-rate")
+    teacher, student, seeded, unpaired = cells("flip-small-rate")
     small = by_id("flip-small-batch")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     for cell, seed in ((student, 0), (seeded, 1)):
@@ -662,18 +662,23 @@ def test_flip_small_rate_cell_is_flip_small_batch_s_student_at_half_its_rate():
         assert cell.config == dataclasses.replace(base.config, lr=5e-3) and cell.labels["lr"] == 5e-3
         assert cell.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-")
         assert cell.run_name == f"flip-small-rate/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+    # Seed 2, which flip-small-batch has no run of: unpaired.
+    assert unpaired.config == dataclasses.replace(student.config, seed=2) and unpaired.cell_id == student.cell_id + "-seed2"
+    assert not unpaired.paired_with and unpaired.labels["seed"] == 2
+    assert student.paired_with.removeprefix("flip-small-batch/") + "-seed2" not in by_id("flip-small-batch")
 
 
 def test_flip_lif_tau_cells_are_flip_s_lif_students_with_a_longer_memory():
-    teacher, student, seeded = cells("flip-lif-tau")
+    teacher, student, longer, seeded = cells("flip-lif-tau")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
-    for cell, seed, source in ((student, 0, "flip"), (seeded, 1, "flip-seeds")):
+    for cell, seed, source, tau, gain in ((student, 0, "flip", 4, 7), (longer, 0, "flip", 8, 13),
+                                          (seeded, 1, "flip-seeds", 4, 7)):
         base = by_id(source)[cell.paired_with.removeprefix(f"{source}/")]
         assert (base.config.neuron, base.config.seed, base.config.flip, base.config.tau, base.config.init_gain) == \
             ("lif", seed, True, 2.0, 4.0)
-        assert cell.config == dataclasses.replace(base.config, tau=4.0, init_gain=7.0)
-        assert (cell.labels["tau"], cell.labels["init_gain"]) == (4.0, 7.0)
-        assert cell.cell_id == base.cell_id.replace("-tau2-gain4-", "-tau4-gain7-") and cell.paper == base.paper
+        assert cell.config == dataclasses.replace(base.config, tau=tau, init_gain=gain)
+        assert (cell.labels["tau"], cell.labels["init_gain"]) == (tau, gain)
+        assert cell.cell_id == base.cell_id.replace("-tau2-gain4-", f"-tau{tau}-gain{gain}-") and cell.paper == base.paper
         assert cell.run_name == f"flip-lif-tau/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
 
 
