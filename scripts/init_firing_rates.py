@@ -1,6 +1,6 @@
-"""Per-layer firing rates of an untrained U-VTSNN on noisy MNIST, for several initializations.
+"""Per-layer firing rates of an untrained U-VTSNN on noisy images, for several initializations.
 
-    python scripts/init_firing_rates.py [--data-dir DIR] [--noise 0.2] [--images 100] [--lif]
+    python scripts/init_firing_rates.py [--data-dir DIR] [--dataset mnist] [--noise 0.2] [--images 100] [--lif]
 
 Shows why the default PyTorch initialization learns slowly: its deep layers are
 silent, so the only signal that reaches the output comes through the top skip.
@@ -22,9 +22,10 @@ from vtsnn.train import build_model, encode_input
 
 SETTINGS = [("default", 1.0), ("spiking", 1.0), ("spiking", 1.5), ("spiking", 2.0)]
 # (tau, gain): the recipe's gain 1.5, higher gains at the authors' tau 1.1, gain x tau,
-# and at tau 2 (residual-tau's best) the gains above it.
+# and at tau 2 (residual-tau's best) the gains above it; at tau 4 and 8 the gains that match
+# tau 2 at gain 4 (flip-lif-tau's).
 LIF_SETTINGS = [(1.1, 1.5), (1.1, 2.0), (1.1, 2.5), (1.1, 3.0), (2.0, 1.5), (2.0, 3.0), (2.0, 4.0), (2.0, 5.0),
-                (4.0, 1.5), (4.0, 6.0)]
+                (4.0, 1.5), (4.0, 6.0), (4.0, 7.0), (8.0, 13.0)]
 
 
 def layer_rates(model, spikes) -> list[float]:
@@ -41,11 +42,12 @@ def layer_rates(model, spikes) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"])
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--lif", action="store_true", help="also LIF networks at several time constants and gains")
     args = parser.parse_args()
-    clean, _ = load_dataset("mnist", "test", args.data_dir)
+    clean, _ = load_dataset(args.dataset, "test", args.data_dir)
     noisy = add_noise(clean[:args.images], args.noise, torch.Generator().manual_seed(0))
     spikes = encode_input(noisy, TrainConfig())
     print("firing rate per spiking layer (encoder, decoder, output), seed 0")

@@ -371,13 +371,14 @@ FLIP_SMALL_RATE = 5e-3
 FLIP_SMALL_RATE_MORE_SEEDS = (2,)
 # flip-lif-tau: flip's mirrored LIF student (tau 2, init gain 4) with each (time constant,
 # initialization's gain) of FLIP_LIF_TAUS at seed 0, and with the first at each of
-# FLIP_SEEDS. LIF trails IF on F-MNIST by about 0.35 dB with every recipe so far (21.03
-# against 21.37 dB on the mean of two seeds), and a longer membrane memory brings LIF nearer
+# FLIP_SEEDS. LIF trails IF on F-MNIST by about 0.35 dB (21.03 against 21.37 dB, each's best
+# recipe on the mean of two seeds), and a longer membrane memory brings LIF nearer
 # IF (tau -> infinity leaks nothing). tau 2 lifted every LIF cell over tau 1.1
 # (results/residual-tau), but tau 4 was tried only at gain 1.5, where its lower path was
 # silent. Each gain is the one at which the network fires, layer by layer, as the tau-2 one
 # does at gain 4 at initialization (a mean hidden rate of 9.3 % on noisy F-MNIST for all
-# three; `python scripts/init_firing_rates.py --lif`). Tau 8 was added when tau 4 had
+# three; `python scripts/init_firing_rates.py --dataset fashion_mnist --lif`, output in
+# results/flip-lif-tau/init_firing_rates.txt). Tau 8 was added when tau 4 had
 # gained 0.05 dB at seed 0, to see whether more memory moves LIF further towards IF.
 FLIP_LIF_TAUS = ((4.0, 7.0), (8.0, 13.0))
 # flip-average: flip-batch's IF student, seed 0 and each of FMNIST_IF_SEEDS, with the
