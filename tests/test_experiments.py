@@ -37,7 +37,7 @@ def test_every_experiment_has_its_cells():
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
                       "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
-                      "flip-lif-tau": 4}
+                      "flip-lif-tau": 4, "flip-lif-small-rate": 2}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -446,7 +446,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-shift": ("shift", 0), "flip-average": ("ema_decay", 0.999),
                "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2},
                "flip-decay": {"weight_decay": 0.0, "decoupled_decay": False}, "flip-small-rate": ("lr", 1e-2),
-               "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0}}
+               "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0},
+               "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -680,6 +681,19 @@ def test_flip_lif_tau_cells_are_flip_s_lif_students_with_a_longer_memory():
         assert (cell.labels["tau"], cell.labels["init_gain"]) == (tau, gain)
         assert cell.cell_id == base.cell_id.replace("-tau2-gain4-", f"-tau{tau}-gain{gain}-") and cell.paper == base.paper
         assert cell.run_name == f"flip-lif-tau/{cell.cell_id}" and cell.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_lif_small_rate_cell_is_flip_s_lif_student_with_flip_small_rate_s_batches_and_rate():
+    teacher, student = cells("flip-lif-small-rate")
+    base = by_id("flip")[student.paired_with.removeprefix("flip/")]
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    assert (base.config.neuron, base.config.seed, base.config.flip, base.config.batch_size, base.config.lr) == \
+        ("lif", 0, True, 10, 1e-2)
+    assert student.config == dataclasses.replace(base.config, batch_size=5, lr=5e-3)
+    assert (student.labels["batch_size"], student.labels["lr"]) == (5, 5e-3)
+    assert student.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-").replace("-batch10-", "-batch5-")
+    assert student.run_name == f"flip-lif-small-rate/{student.cell_id}" and student.paper == base.paper
+    assert student.config.teacher == f"runs/{teacher.run_name}"
 
 
 def test_a_cell_whose_id_does_not_name_its_tau_is_refused():
