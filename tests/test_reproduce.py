@@ -15,7 +15,7 @@ import time
 import pytest
 
 from vtsnn import checkpoint, cli_reproduce, reproduce, run_lock
-from vtsnn.experiments import cells
+from vtsnn.experiments import cells, experiment_names
 from vtsnn.reproduce import run_experiment
 
 TINY = {"channels": (4, 8), "train_limit": 32, "test_limit": 16, "batch_size": 16}
@@ -119,6 +119,12 @@ def test_user_errors_are_one_line(tmp_path, capsys):
         assert err.strip().startswith("vtsnn: error:") and phrase in err, err
     assert cli_reproduce.main(["table9"]) != 0
     capsys.readouterr()
+
+
+def test_help_lists_every_experiment():
+    # A new experiment that `vtsnn reproduce --help` does not name is one a user cannot find.
+    missing = [name for name in experiment_names() if f"\n  {name} " not in cli_reproduce.DESCRIPTION]
+    assert missing == []
 
 
 def test_jobs_start_one_worker_per_shard(tmp_path, monkeypatch, capsys):
