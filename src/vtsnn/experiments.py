@@ -316,11 +316,12 @@ BATCH_RATE_STUDENT = f"{FMNIST_IF_STUDENT}-batch25-checks{MID_EPOCH_CHECKS}"
 # (results/long-training), which more varied images may change where more steps did not.
 FLIP_STUDENTS = tuple(f"{student}-checks{MID_EPOCH_CHECKS}" for student in MID_EPOCH_STUDENTS)
 FLIP_SEEDED = {f"{FLIP_STUDENTS[0]}-flip": FMNIST_IF_SEEDS}
+FLIP_LIF_STUDENT = f"{FLIP_STUDENTS[1]}-flip"          # flip's mirrored LIF student
 # flip-epochs: flip's LIF student for FLIP_EPOCHS epochs instead of 3. Mirrored, its test
 # PSNR rose at every epoch's end (19.99, 20.69, 20.96 dB) where the unmirrored run's fell
 # after the first (results/flip), so three epochs may have stopped it short.
 FLIP_EPOCHS = 5
-FLIP_EPOCHS_STUDENT = f"{FLIP_STUDENTS[1]}-flip"
+FLIP_EPOCHS_STUDENT = FLIP_LIF_STUDENT
 # flip-batch: flip's IF student with batches of FLIP_BATCH instead of 25. Unmirrored, IF at
 # batch 10 peaked after epoch 3 of 5 and fell back (results/batch-size), as LIF at batch 10
 # did until mirrored images turned its fall into a rise (results/flip).
@@ -1134,7 +1135,7 @@ def _flip_lif_tau_cells() -> list[Cell]:
     with its flip run, then flip-seeds' mirrored run of each of :data:`FLIP_SEEDS` with
     the first (paired with it); after their teacher."""
     flip = {cell.cell_id: cell for cell in _flip_cells()}
-    student = flip[FLIP_EPOCHS_STUDENT]                  # the mirrored LIF student
+    student = flip[FLIP_LIF_STUDENT]
     seeded = [cell for cell in _flip_seeds_cells() if cell.config.flip]
     return ([_teacher_among(flip.values(), "flip-lif-tau")]
             + [_with_tau("flip-lif-tau", student, tau, gain) for tau, gain in FLIP_LIF_TAUS]
@@ -1145,7 +1146,7 @@ def _flip_lif_small_rate_cells() -> list[Cell]:
     """flip's mirrored LIF student with batches of :data:`FLIP_SMALL_BATCH` at the peak rate
     :data:`FLIP_SMALL_RATE`, paired with its flip run, after its teacher."""
     flip = {cell.cell_id: cell for cell in _flip_cells()}
-    base = flip[FLIP_EPOCHS_STUDENT]                     # the mirrored LIF student
+    base = flip[FLIP_LIF_STUDENT]
     smaller = _with_batch("flip-lif-small-rate", base, FLIP_SMALL_BATCH)
     student = _with_setting_renamed("flip-lif-small-rate", smaller, "lr", FLIP_SMALL_RATE, "lr")
     return [_teacher_among(flip.values(), "flip-lif-small-rate"),
