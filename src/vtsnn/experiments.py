@@ -1297,6 +1297,24 @@ def _flip_batch_recipe_text(without: str = "", **instead: str) -> str:
     return ", ".join(text for name, text in parts.items() if name != without)
 
 
+def _flip_lif_recipe_text(*without: str) -> str:
+    """flip's mirrored LIF recipe as the notes spell it, less the parts named in ``without``
+    (the ones the experiment changes, which its note states on its own)."""
+    parts = {"targets": "residual bit-plane targets from the teacher's output",
+             "rate": "Adam's peak rate 1e-2 on a cosine schedule",
+             "average": "a moving average of the weights with decay 0.999",
+             "tau": f"tau 2, the initialization's gain {TAU_GAIN:g}",
+             "epochs": f"{TABLE1_EPOCHS_AT_0_2['lif']} epochs",
+             "batch": "batches of 10",
+             "checks": f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch",
+             "flip": "a random half of the training images mirrored left-right",
+             "seed": "seed 0"}
+    unknown = set(without) - set(parts)
+    if unknown:
+        raise ValueError(f"no part {sorted(unknown)} in flip's LIF recipe; parts: {', '.join(parts)}")
+    return ", ".join(text for name, text in parts.items() if name not in without)
+
+
 def _rate_text(rate: float) -> str:
     """A learning rate as the notes write it: 5e-3, not 0.005."""
     return f"{rate:.0e}".replace("e-0", "e-")
@@ -1765,13 +1783,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("tau", "tau"),
                 ("init gain", "init_gain"), ("mirrored", "flip"), ("training target", "target")),
                "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "flip's F-MNIST LIF student (residual bit-plane targets from the teacher's output, Adam's peak "
-               f"rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, "
-               f"{TABLE1_EPOCHS_AT_0_2['lif']} epochs, batches of 10, {VALIDATION_IMAGES} training images held "
-               f"out and scored {MID_EPOCH_CHECKS} times an epoch, a random half of the training images "
-               f"mirrored left-right, seed 0) with a longer membrane memory: {_flip_lif_taus_text()}, instead "
-               f"of 2 (50 %) and {TAU_GAIN:g}. Each gain makes its layers fire at initialization as "
-               "the tau-2 network's do. Each is set beside flip's run. The first is repeated with seed 1, set "
+               f"flip's F-MNIST LIF student ({_flip_lif_recipe_text('tau')}) with a longer membrane memory: "
+               f"{_flip_lif_taus_text()}, instead of 2 (50 %) and {TAU_GAIN:g}. Each gain makes its layers fire "
+               "at initialization as the tau-2 network's do. Each is set beside flip's run. The first is repeated with seed 1, set "
                "beside flip-seeds' mirrored run of that seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, "
                "Table 1's target.", per_epoch=True),
     Experiment("flip-lif-small-rate", f"Mirrored LIF, batches of {FLIP_SMALL_BATCH} at a lower rate: flip's LIF "
@@ -1779,11 +1793,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("peak learning rate", "lr"), ("mirrored", "flip"), ("training target", "target")),
                "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "flip's F-MNIST LIF student (residual bit-plane targets from the teacher's output, a moving "
-               f"average of the weights with decay 0.999, tau 2, the initialization's gain {TAU_GAIN:g}, "
-               f"{TABLE1_EPOCHS_AT_0_2['lif']} epochs, {VALIDATION_IMAGES} training images held out and scored "
-               f"{MID_EPOCH_CHECKS} times an epoch, a random half of the training images mirrored left-right, seed "
-               f"0) with batches of {FLIP_SMALL_BATCH} at Adam's peak rate {_rate_text(FLIP_SMALL_RATE)} on a cosine "
+               f"flip's F-MNIST LIF student ({_flip_lif_recipe_text('rate', 'batch')}) with batches of "
+               f"{FLIP_SMALL_BATCH} at Adam's peak rate {_rate_text(FLIP_SMALL_RATE)} on a cosine "
                "schedule (flip-small-rate's IF recipe's) instead of batches of 10 at 1e-2, set beside flip's run. "
                "\"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
