@@ -1785,8 +1785,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
                f"flip's F-MNIST LIF student ({_flip_lif_recipe_text('tau')}) with a longer membrane memory: "
                f"{_flip_lif_taus_text()}, instead of 2 (50 %) and {TAU_GAIN:g}. Each gain makes its layers fire "
-               "at initialization as the tau-2 network's do. Each is set beside flip's run. The first is repeated with seed 1, set "
-               "beside flip-seeds' mirrored run of that seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, "
+               "at initialization as the tau-2 network's do. Each is set beside flip's run. The first is "
+               "repeated with seed 1, set beside flip-seeds' mirrored run of that seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, "
                "Table 1's target.", per_epoch=True),
     Experiment("flip-lif-small-rate", f"Mirrored LIF, batches of {FLIP_SMALL_BATCH} at a lower rate: flip's LIF "
                f"student with flip-small-rate's batches and rate", _flip_lif_small_rate_cells,
