@@ -1691,14 +1691,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"{TABLE1_EPOCHS_AT_0_2['lif']}", _flip_epochs_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("epochs", "epochs"), ("mirrored", "flip"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               "flip's F-MNIST LIF student (residual bit-plane targets from the teacher's output, Adam's peak "
-               f"rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, tau 2, the "
-               f"initialization's gain {TAU_GAIN:g}, batches of 10, {VALIDATION_IMAGES} training images held "
-               f"out and scored {MID_EPOCH_CHECKS} times an epoch, a random half of the training images "
-               f"mirrored left-right) trained for {FLIP_EPOCHS} epochs instead of "
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip's F-MNIST LIF student "
+               f"({_flip_lif_recipe_text('epochs', 'seed')}) trained for {FLIP_EPOCHS} epochs instead of "
                f"{TABLE1_EPOCHS_AT_0_2['lif']}, the cosine schedule stretched over them, set beside flip's run. "
-               "\"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+               f"{_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-batch", f"Mirrored with smaller batches: flip's IF student with batches of {FLIP_BATCH}",
                _flip_batch_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
@@ -1782,33 +1778,28 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"{' or '.join(f'{tau:g}' for tau, _ in FLIP_LIF_TAUS)}", _flip_lif_tau_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("tau", "tau"),
                 ("init gain", "init_gain"), ("mirrored", "flip"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               f"flip's F-MNIST LIF student ({_flip_lif_recipe_text('tau')}) with a longer membrane memory: "
-               f"{_flip_lif_taus_text()}, instead of 2 (50 %) and {TAU_GAIN:g}. Each gain makes its layers fire "
-               "at initialization as the tau-2 network's do. Each is set beside flip's run. The first is "
-               "repeated with seed 1, set beside flip-seeds' mirrored run of that seed. \"PSNR (paper)\" is the paper's VTSNN-IF number, "
-               "Table 1's target.", per_epoch=True),
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip's F-MNIST LIF student "
+               f"({_flip_lif_recipe_text('tau')}) with a longer membrane memory: {_flip_lif_taus_text()}, "
+               f"instead of 2 (50 %) and {TAU_GAIN:g}. Each gain makes its layers fire at initialization as the "
+               "tau-2 network's do. Each is set beside flip's run. The first is repeated with seed 1, set beside "
+               f"flip-seeds' mirrored run of that seed. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-lif-small-rate", f"Mirrored LIF, batches of {FLIP_SMALL_BATCH} at a lower rate: flip's LIF "
                f"student with flip-small-rate's batches and rate", _flip_lif_small_rate_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("peak learning rate", "lr"), ("mirrored", "flip"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then comes "
-               f"flip's F-MNIST LIF student ({_flip_lif_recipe_text('rate', 'batch')}) with batches of "
-               f"{FLIP_SMALL_BATCH} at Adam's peak rate {_rate_text(FLIP_SMALL_RATE)} on a cosine "
-               "schedule (flip-small-rate's IF recipe's) instead of batches of 10 at 1e-2, set beside flip's run. "
-               "\"PSNR (paper)\" is the paper's VTSNN-IF number, Table 1's target.", per_epoch=True),
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip's F-MNIST LIF student "
+               f"({_flip_lif_recipe_text('rate', 'batch')}) with batches of {FLIP_SMALL_BATCH} at Adam's peak "
+               f"rate {_rate_text(FLIP_SMALL_RATE)} on a cosine schedule (flip-small-rate's IF recipe's) instead "
+               f"of batches of 10 at 1e-2, set beside flip's run. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
                f"{', '.join(map(str, FLIP_SEEDS))}, mirrored and not", _flip_seeds_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
                 ("mirrored", "flip"), ("training target", "target")),
-               "The first cell is distill's teacher, ann-ceiling's F-MNIST ANN twin at η = 0.2. Then come "
-               "mid-epoch's F-MNIST LIF student (residual bit-plane targets from the teacher's output, Adam's "
-               "peak rate 1e-2 on a cosine schedule, a moving average of the weights with decay 0.999, tau 2, "
-               f"the initialization's gain {TAU_GAIN:g}, {TABLE1_EPOCHS_AT_0_2['lif']} epochs, batches of 10, "
-               f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch) "
-               "with another seed, and the same with a random half of the training images mirrored left-right "
-               "(flip's cell with that seed), set beside it. \"PSNR (paper)\" is the paper's VTSNN-IF number, "
-               "Table 1's target.", per_epoch=True),
+               # mid-epoch's student is flip's without the mirrored images.
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then come mid-epoch's F-MNIST LIF student "
+               f"({_flip_lif_recipe_text('flip', 'seed')}) with another seed, and the same with a random half of "
+               "the training images mirrored left-right (flip's cell with that seed), set beside it. "
+               f"{_IF_TARGET_TEXT}", per_epoch=True),
 )}
 ALL = "all"
 
