@@ -1279,6 +1279,18 @@ def _flip_lif_taus_text() -> str:
     return ", or ".join([first] + [f"{tau:g} ({(1 - 1 / tau) * 100:g} %) and {gain:g}" for tau, gain in others])
 
 
+def _recipe_text(recipe: str, parts: dict[str, str], without: tuple[str, ...] = (),
+                 instead: dict[str, str] | None = None) -> str:
+    """``parts`` ({name: text}) joined as the notes spell a recipe, less the parts named in
+    ``without``, with any named in ``instead`` spelled as given there. A name that is not a
+    part of ``recipe`` is refused rather than silently ignored."""
+    instead = instead or {}
+    for name in (*without, *instead):
+        if name not in parts:
+            raise ValueError(f"no part {name!r} in {recipe}; choose one of {', '.join(parts)}")
+    return ", ".join(instead.get(name, text) for name, text in parts.items() if name not in without)
+
+
 def _flip_batch_recipe_text(without: str = "", **instead: str) -> str:
     """flip-batch's IF recipe as the notes spell it, less the part named ``without`` (the
     one the experiment changes, which its note states on its own), with any part named in
@@ -1290,11 +1302,7 @@ def _flip_batch_recipe_text(without: str = "", **instead: str) -> str:
              "batch": f"batches of {FLIP_BATCH}",
              "checks": f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch",
              "flip": "a random half of the training images mirrored left-right"}
-    for name in (without, *instead) if without else instead:
-        if name not in parts:
-            raise ValueError(f"no part {name!r} in flip-batch's recipe; choose one of {', '.join(parts)}")
-    parts.update(instead)
-    return ", ".join(text for name, text in parts.items() if name != without)
+    return _recipe_text("flip-batch's recipe", parts, (without,) if without else (), instead)
 
 
 def _flip_lif_recipe_text(*without: str) -> str:
@@ -1309,10 +1317,7 @@ def _flip_lif_recipe_text(*without: str) -> str:
              "checks": f"{VALIDATION_IMAGES} training images held out and scored {MID_EPOCH_CHECKS} times an epoch",
              "flip": "a random half of the training images mirrored left-right",
              "seed": "seed 0"}
-    unknown = set(without) - set(parts)
-    if unknown:
-        raise ValueError(f"no part {sorted(unknown)} in flip's LIF recipe; parts: {', '.join(parts)}")
-    return ", ".join(text for name, text in parts.items() if name not in without)
+    return _recipe_text("flip's LIF recipe", parts, without)
 
 
 def _rate_text(rate: float) -> str:
