@@ -111,7 +111,8 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              initialization's gain 7 instead of 2 and 4 (seeds 0 and 1), and
              with 8 and 13 (seed 0); and their teacher                                4 cells
     flip-lif-small-rate  flip's mirrored LIF student with batches of 5 at Adam's peak
-             rate 5e-3 instead of 10 at 1e-2; and its teacher                        2 cells
+             rate 5e-3 instead of 10 at 1e-2 (seeds 0 and 1), and the same with
+             flip-lif-tau's tau 4 (seed 0); and their teacher                        4 cells
     dense-checks  mid-epoch's students (IF at batch 25, seeds 0 and 1; LIF at batch
              10) with the validation set scored 20 times an epoch instead of 4;
              and their teacher                                                        4 cells
@@ -389,6 +390,9 @@ FLIP_LIF_TAUS = ((4.0, 7.0), (8.0, 13.0))
 # the IF student its best seed-0 score (21.40 dB) and took it to its level in 1.25-2 epochs
 # instead of 3-4 (results/flip-small-rate). The LIF student is trained for 3 epochs and
 # peaked late in them (2.5 and 2.75), so it may gain more from getting there sooner.
+# Repeated with each of FLIP_SEEDS (paired with flip-seeds' mirrored run), when seed 0 had
+# gained 0.09 dB, to see whether that holds; and with flip-lif-tau's tau 4 at seed 0
+# (paired with that run), to see whether the two small gains at seed 0 (+0.09, +0.05) add.
 # flip-average: flip-batch's IF student, seed 0 and each of FMNIST_IF_SEEDS, with the
 # weights averaged with decay FLIP_AVERAGE_DECAY instead of 0.999. The decay was chosen at
 # batches of 50 (results/weight-average), where 0.999 averages over about the last 1000
@@ -1144,13 +1148,23 @@ def _flip_lif_tau_cells() -> list[Cell]:
 
 def _flip_lif_small_rate_cells() -> list[Cell]:
     """flip's mirrored LIF student with batches of :data:`FLIP_SMALL_BATCH` at the peak rate
-    :data:`FLIP_SMALL_RATE`, paired with its flip run, after its teacher."""
+    :data:`FLIP_SMALL_RATE`, then flip-seeds' mirrored run of each of :data:`FLIP_SEEDS`,
+    then flip-lif-tau's seed-0 run with the first of :data:`FLIP_LIF_TAUS`, each paired with
+    the run it changes; after their teacher."""
     flip = {cell.cell_id: cell for cell in _flip_cells()}
-    base = flip[FLIP_LIF_STUDENT]
-    smaller = _with_batch("flip-lif-small-rate", base, FLIP_SMALL_BATCH)
-    student = _with_setting_renamed("flip-lif-small-rate", smaller, "lr", FLIP_SMALL_RATE, "lr")
-    return [_teacher_among(flip.values(), "flip-lif-small-rate"),
-            dataclasses.replace(student, paired_with=f"{base.experiment}/{base.cell_id}")]
+    seeded = [cell for cell in _flip_seeds_cells() if cell.config.flip]
+    longer = _flip_lif_tau_cells()[1]
+    bases = [flip[FLIP_LIF_STUDENT], *seeded, longer]
+    return ([_teacher_among(flip.values(), "flip-lif-small-rate")]
+            + [_with_small_rate("flip-lif-small-rate", base) for base in bases])
+
+
+def _with_small_rate(experiment: str, base: Cell) -> Cell:
+    """``base`` with batches of :data:`FLIP_SMALL_BATCH` at the peak rate
+    :data:`FLIP_SMALL_RATE`, paired with it, the id renamed."""
+    smaller = _with_batch(experiment, base, FLIP_SMALL_BATCH)
+    cell = _with_setting_renamed(experiment, smaller, "lr", FLIP_SMALL_RATE, "lr")
+    return dataclasses.replace(cell, paired_with=f"{base.experiment}/{base.cell_id}")
 
 
 def _restarted(experiment: str, source: Cell) -> Cell:
@@ -1790,12 +1804,16 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"flip-seeds' mirrored run of that seed. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-lif-small-rate", f"Mirrored LIF, batches of {FLIP_SMALL_BATCH} at a lower rate: flip's LIF "
                f"student with flip-small-rate's batches and rate", _flip_lif_small_rate_cells,
-               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
-                ("peak learning rate", "lr"), ("mirrored", "flip"), ("training target", "target")),
+               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("tau", "tau"),
+                ("batch size", "batch_size"), ("peak learning rate", "lr"), ("mirrored", "flip"),
+                ("training target", "target")),
                f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip's F-MNIST LIF student "
                f"({_flip_lif_recipe_text('rate', 'batch')}) with batches of {FLIP_SMALL_BATCH} at Adam's peak "
                f"rate {_rate_text(FLIP_SMALL_RATE)} on a cosine schedule (flip-small-rate's IF recipe's) instead "
-               f"of batches of 10 at 1e-2, set beside flip's run. {_IF_TARGET_TEXT}", per_epoch=True),
+               "of batches of 10 at 1e-2, set beside flip's run. It is repeated with seed 1 (the id's -seed1), set "
+               "beside flip-seeds' mirrored run of that seed, and with flip-lif-tau's time constant "
+               f"{FLIP_LIF_TAUS[0][0]:g} and initialization's gain {FLIP_LIF_TAUS[0][1]:g} (seed 0), set beside "
+               f"flip-lif-tau's run of them. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
                f"{', '.join(map(str, FLIP_SEEDS))}, mirrored and not", _flip_seeds_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),
