@@ -23,6 +23,10 @@ def tiny_config(**overrides):
     return TrainConfig(**settings)
 
 
+def read_log(run_dir):
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
 def weights_of(run_dir):
     model, _ = load_trained(run_dir)
     return {k: v.clone() for k, v in model.state_dict().items()}
@@ -100,6 +104,28 @@ def test_gradient_clipping_scales_only_steps_above_the_limit(tiny_mnist, tmp_pat
     plain, loose, tight = (weights_of(tmp_path / run) for run in ("plain", "loose", "tight"))
     assert all(torch.equal(plain[k], loose[k]) for k in plain)       # no step reached the limit
     assert any(not torch.equal(plain[k], tight[k]) for k in plain)   # every step was scaled down
+    # The log holds each step's gradient norm before clipping: the tight run's first is the
+    # plain run's (same weights), and every one is far above its limit.
+    plain_norms, tight_norms = ([r["grad_norm"] for r in read_log(tmp_path / run) if r["kind"] == "train"]
+                                for run in ("plain", "tight"))
+    assert tight_norms[0] == plain_norms[0] and min(tight_norms) > 1e-3
+
+
+def test_each_loss_record_holds_the_mean_and_largest_gradient_norm(tiny_mnist, tmp_path):
+    train(tiny_config(epochs=1, log_every=2), tmp_path / "run", progress=False, data_dir=tiny_mnist)
+    records = [r for r in read_log(tmp_path / "run") if r["kind"] == "train"]
+    assert len(records) == 2
+    for record in records:
+        assert 0 < record["grad_norm"] < record["grad_norm_max"]
+
+
+def test_running_step_stats_average_and_start_over():
+    running = train_module.RunningStepStats()
+    for loss, norm in ((0.5, 1.0), (0.25, 3.0), (0.75, 2.0)):
+        running.add(torch.tensor(loss), torch.tensor(norm))
+    assert running.take() == pytest.approx({"loss": 0.5, "grad_norm": 2.0, "grad_norm_max": 3.0})
+    running.add(torch.tensor(0.1), torch.tensor(0.5))
+    assert running.take() == pytest.approx({"loss": 0.1, "grad_norm": 0.5, "grad_norm_max": 0.5})
 
 
 def clean_batches_seen(monkeypatch) -> list[torch.Tensor]:

@@ -460,7 +460,10 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
     score) and ``checks_per_epoch`` above 1, the validation set is also scored at evenly
     spaced steps inside each epoch (:func:`mid_epoch_check`), so ``best`` may keep weights
     from between two epochs. With ``clip_grad`` above 0, each step's gradient is scaled
-    down to at most that norm (over all weights together) before Adam's step.
+    down to at most that norm (over all weights together) before Adam's step. Each log
+    record of the loss also holds the gradient's norm before any clipping, the mean and
+    the largest over its steps (``grad_norm``, ``grad_norm_max``), so a run shows how
+    large its steps' gradients were and how often a limit would cut them.
     Sets the process's allocator to reuse freed memory (:mod:`vtsnn.allocator`), which
     makes CPU training steps about 1.3x faster.
     """
@@ -475,7 +478,7 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
         order = torch.randperm(dataset_size, generator=generator)
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
                    disable=not progress or rank != 0, dynamic_ncols=True)
-        started, running_loss, running_count = time.perf_counter(), 0.0, 0
+        started, running = time.perf_counter(), RunningStepStats()
         # CPU time of this process (all threads): unlike wall time, a paused run adds none.
         cpu_started = time.process_time()
         for batch_index in bar:
@@ -485,25 +488,21 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
             loss = batch_loss(indices)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if clip_grad:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            grad_norm = gradient_norm_clipped(model, clip_grad)
             optimizer.step()
             if average is not None:
                 average.update()
             step += 1
             images_seen += indices.shape[0]
-            # Summed on the loss's device: reading it (.item()) makes the host wait for a
-            # GPU, so that happens once per log record, not once per step.
-            running_loss = running_loss + loss.detach().double()
-            running_count += 1
+            running.add(loss, grad_norm)
             if step % config.log_every == 0:
-                mean_loss = (running_loss / running_count).item()
+                logged = running.take()
                 elapsed = time.perf_counter() - started
-                bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{(batch_index + 1) * config.batch_size / elapsed:.0f}")
+                bar.set_postfix(loss=f"{logged['loss']:.4f}",
+                                img_s=f"{(batch_index + 1) * config.batch_size / elapsed:.0f}")
                 if rank == 0:
                     append_log(run_dir, {"kind": "train", "epoch": epoch + 1, "step": step, "images": images_seen,
-                                         "loss": mean_loss})
-                running_loss, running_count = 0.0, 0
+                                         **logged})
             if batch_index + 1 in checks and rank == 0:
                 progress_record = {"epoch": round(epoch + (batch_index + 1) / steps_per_epoch, 3),
                                    "images": images_seen, "step": step}
@@ -528,6 +527,45 @@ def run_epochs(run_dir: Path, config, model, optimizer, generator, start: tuple[
     if not record and (run_dir / "latest.json").is_file():
         record = {"kind": "eval", **ckpt.read_json(run_dir / "latest.json")}
     return record
+
+
+class RunningStepStats:
+    """The steps' losses and gradient norms since the last log record.
+
+    Summed on the loss's device: reading them (.item()) makes the host wait for a GPU, so
+    that happens once per log record, not once per step.
+    """
+
+    def __init__(self):
+        self.start_over()
+
+    def start_over(self) -> None:
+        self.loss, self.grad_norm, self.largest_grad_norm, self.steps = 0.0, 0.0, None, 0
+
+    def add(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        self.loss = self.loss + loss.detach().double()
+        self.grad_norm = self.grad_norm + grad_norm.double()
+        self.largest_grad_norm = grad_norm.double() if self.largest_grad_norm is None else \
+            torch.maximum(self.largest_grad_norm, grad_norm.double())
+        self.steps += 1
+
+    def take(self) -> dict:
+        """The mean loss, the mean and the largest gradient norm since the last call; starts
+        over."""
+        record = {"loss": (self.loss / self.steps).item(), "grad_norm": (self.grad_norm / self.steps).item(),
+                  "grad_norm_max": self.largest_grad_norm.item()}
+        self.start_over()
+        return record
+
+
+def gradient_norm_clipped(model: torch.nn.Module, clip_grad: float) -> torch.Tensor:
+    """The norm of the step's gradient over all weights together, before clipping; with
+    ``clip_grad`` above 0 the gradient is then scaled down to at most that norm."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads)
+    if clip_grad:
+        torch.nn.utils.clip_grads_with_norm_(model.parameters(), clip_grad, norm)
+    return norm.detach()
 
 
 def scored_weights(average: WeightAverage | None):
