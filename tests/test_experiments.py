@@ -37,7 +37,7 @@ def test_every_experiment_has_its_cells():
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
                       "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
-                      "flip-lif-tau": 4, "flip-lif-small-rate": 4}
+                      "flip-lif-tau": 4, "flip-lif-small-rate": 4, "flip-clip": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -447,7 +447,7 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2},
                "flip-decay": {"weight_decay": 0.0, "decoupled_decay": False}, "flip-small-rate": ("lr", 1e-2),
                "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0},
-               "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}}
+               "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-clip": ("clip_grad", 0.0)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -638,6 +638,8 @@ def test_flip_batch_cells_are_flip_s_if_students_with_smaller_batches():
     ("flip-average", {"ema_decay": 0.9998}, lambda base_id, seed: base_id.replace("-ema0.999-", "-ema0.9998-")),
     ("flip-decay", {"weight_decay": 5e-3, "decoupled_decay": True},
      lambda base_id, seed: base_id.removesuffix(f"-seed{seed}") + "-adamw0.005" + (f"-seed{seed}" if seed else "")),
+    ("flip-clip", {"clip_grad": 0.5}, lambda base_id, seed: base_id.removesuffix(f"-seed{seed}") + "-clip0.5"
+     + (f"-seed{seed}" if seed else "")),
 ])
 def test_flip_batch_variants_are_flip_batch_s_students_with_one_setting_changed(experiment, settings, cell_id):
     teacher, student, seeded = cells(experiment)

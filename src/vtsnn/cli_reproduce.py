@@ -73,6 +73,7 @@ DESCRIPTION = (
     "  flip-small-batch  flip-batch's student with batches of 5 instead of 10 (seeds 0 and 1)\n"
     "  flip-shift  flip-batch's student with training images moved by up to 1 pixel (seeds 0 and 1)\n"
     "  flip-decay  flip-batch's student with decoupled weight decay 5e-3 (AdamW's; seeds 0 and 1)\n"
+    "  flip-clip  flip-batch's student with the gradient's norm clipped to 0.5 (seeds 0 and 1)\n"
     "  flip-small-rate  flip-small-batch's student (batches of 5) with Adam's peak rate 5e-3 (seeds 0-2)\n"
     "  flip-lif-tau  flip's mirrored LIF student with tau 4 (seeds 0 and 1) or 8 instead of 2\n"
     "  flip-lif-small-rate  flip's mirrored LIF student with batches of 5 at Adam's peak rate 5e-3\n"
