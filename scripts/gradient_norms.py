@@ -36,7 +36,7 @@ def epoch_norms(log_path: Path) -> dict[int, list[float]]:
 def summary_row(norms: list[float], limit: float | None) -> list[float]:
     """The percentiles of ``norms`` in :data:`PERCENTILES` order, then (with ``limit``) the
     share of them above it, in %."""
-    row = list(np.percentile(norms, PERCENTILES))
+    row = [float(value) for value in np.percentile(norms, PERCENTILES)]
     if limit is not None:
         row.append(100 * float(np.mean(np.asarray(norms) > limit)))
     return row
@@ -48,16 +48,16 @@ def main() -> None:
     parser.add_argument("--limit", type=float, help="also give the share of norms above this")
     args = parser.parse_args()
     norms = epoch_norms(args.log)
-    header = ["epoch", "records", *(f"p{p}" for p in PERCENTILES)] + ([f"% > {args.limit:g}"] if args.limit else [])
+    header = ["epoch", "records", *(f"p{p}" for p in PERCENTILES)]
+    if args.limit is not None:
+        header.append(f"% > {args.limit:g}")
     print(args.log)
-    print("  ".join(f"{h:>8}" for h in header))
-    rows = [(str(epoch), values) for epoch, values in norms.items()]
-    rows.append(("all", [value for values in norms.values() for value in values]))
-    for name, values in rows:
-        cells = [name, str(len(values)), *(f"{v:.3f}" for v in summary_row(values, args.limit)[:len(PERCENTILES)])]
-        if args.limit:
-            cells.append(f"{summary_row(values, args.limit)[-1]:.1f}")
-        print("  ".join(f"{c:>8}" for c in cells))
+    print("  ".join(f"{name:>8}" for name in header))
+    groups = [(str(epoch), values) for epoch, values in norms.items()]
+    groups.append(("all", [value for values in norms.values() for value in values]))
+    for name, values in groups:
+        cells = [name, str(len(values)), *(f"{value:.3f}" for value in summary_row(values, args.limit))]
+        print("  ".join(f"{cell:>8}" for cell in cells))
 
 
 if __name__ == "__main__":

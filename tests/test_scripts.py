@@ -27,6 +27,25 @@ def test_epoch_losses_average_each_epochs_logged_losses_beside_its_test_psnr(tmp
     assert rows == [(1, pytest.approx(0.3), 19.5), (2, pytest.approx(0.1), None)]
 
 
+def test_gradient_norms_group_each_epochs_logged_norms_and_count_those_over_a_limit(tmp_path, capsys):
+    records = [{"kind": "train", "epoch": 1, "loss": 0.4, "grad_norm": norm} for norm in (0.1, 0.2, 0.3, 0.9)]
+    records += [{"kind": "eval", "epoch": 1, "psnr": 19.5}, {"kind": "train", "epoch": 2, "loss": 0.1, "grad_norm": 0.4}]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(record) + "\n" for record in records))
+    script = load_script("gradient_norms")
+    assert script.epoch_norms(log) == {1: [0.1, 0.2, 0.3, 0.9], 2: [0.4]}
+    p10, p50, p90, p99, over = script.summary_row([0.1, 0.2, 0.3, 0.9], limit=0.25)
+    assert (p50, over) == (pytest.approx(0.25), 50.0) and p10 < p50 < p90 < p99 <= 0.9
+    assert len(script.summary_row([0.1, 0.2], limit=None)) == len(script.PERCENTILES)
+
+
+def test_gradient_norms_refuses_a_log_without_them(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({"kind": "train", "epoch": 1, "loss": 0.4}) + "\n")
+    with pytest.raises(SystemExit, match="no gradient norms logged"):
+        load_script("gradient_norms").epoch_norms(log)
+
+
 def test_hidden_mean_leaves_out_the_output_neuron():
     script = load_script("hidden_firing_rates")
     assert script.hidden_mean({"enc0.1": 0.1, "enc0.3": 0.3, script.OUTPUT_LAYER: 0.9}) == pytest.approx(0.2)
