@@ -59,7 +59,7 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     residual-tau  the same cells with LIF's membrane time constant 2 and 4 instead of
              1.1, which leaks 91 % of the membrane each step; MNIST LIF at 0.2's
              tau 2 cell again with seeds 1 and 2, CIFAR-10 LIF at 0.2's too, and
-             CIFAR-10 LIF at 0.6's with seed 1                                        13 cells
+             CIFAR-10 LIF at 0.6's with seed 1                                       13 cells
     tau-gain  residual-tau's tau 2 cells with the initialization's gain 4 instead of
              1.5, at which the network fires at initialization as IF does at 1.5;
              CIFAR-10 LIF at 0.2's again with seeds 1 and 2                           6 cells
@@ -71,7 +71,7 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              of 1.5, which doubles IF's firing at initialization; and its teacher     2 cells
     taught-fp32  distill's F-MNIST students at seed 0 (IF; LIF with tau 2 and init
              gain 4), the two cells still under the paper, trained in fp32; and
-             their teacher                                                             3 cells
+             their teacher                                                            3 cells
     batch-size  distill's F-MNIST IF and LIF (tau 2, init gain 4) students with
              batches of 25 and 10 instead of 50: 2 and 5 times the steps in the
              same epochs; the IF student at batch 25 again with seed 1; and their
@@ -81,7 +81,7 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              instead of once, so the kept weights may come from mid-epoch; and
              their teacher                                                            4 cells
     batch-rate  mid-epoch's IF cell (batch 25, seed 0) with Adam's peak rate halved
-             with the batch, 5e-3 instead of 1e-2; and its teacher                   2 cells
+             with the batch, 5e-3 instead of 1e-2; and its teacher                    2 cells
     flip     mid-epoch's students (IF at batch 25, seeds 0 and 1; LIF at batch 10)
              trained on images a random half of which are mirrored left-right;
              and their teacher                                                        4 cells
@@ -106,7 +106,7 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     flip-decay  flip-batch's student (seeds 0 and 1) with decoupled weight decay
              5e-3 (AdamW's); and their teacher                                        3 cells
     flip-clip  flip-batch's student (seeds 0 and 1) with each step's gradient
-             scaled down to a norm of at most 0.5; and their teacher                   3 cells
+             scaled down to a norm of at most 0.5; and their teacher                  3 cells
     flip-small-rate  flip-small-batch's student (seeds 0, 1 and 2, batches of 5)
              with Adam's peak rate 5e-3 instead of 1e-2; and their teacher            4 cells
     flip-lif-tau  flip's mirrored LIF student with the time constant 4 and the
@@ -114,7 +114,7 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
              with 8 and 13 (seed 0); and their teacher                                4 cells
     flip-lif-small-rate  flip's mirrored LIF student with batches of 5 at Adam's peak
              rate 5e-3 instead of 10 at 1e-2 (seeds 0 and 1), and the same with
-             flip-lif-tau's tau 4 (seed 0); and their teacher                        4 cells
+             flip-lif-tau's tau 4 (seed 0); and their teacher                         4 cells
     dense-checks  mid-epoch's students (IF at batch 25, seeds 0 and 1; LIF at batch
              10) with the validation set scored 20 times an epoch instead of 4;
              and their teacher                                                        4 cells
