@@ -1,4 +1,4 @@
-"""How large a run's gradients were: percentiles of the logged gradient norms, per epoch.
+"""How large a run's gradients were: the mean and percentiles of the logged norms, per epoch.
 
     python scripts/gradient_norms.py runs/flip-batch/RUN/log.jsonl [--limit 0.5]
 
@@ -6,7 +6,7 @@ Each loss record (kind "train") of a run's log holds the gradient's norm over al
 together before any clipping, the mean over the steps since the last record
 (``grad_norm``) and the largest (``grad_norm_max``). With ``log_every`` 1 each record is
 one step, and the percentiles are over steps; otherwise they are over the records'
-means. ``--limit X`` also gives the share of records whose norm is above X: with
+means. The mean is over steps either way (each record averages as many). ``--limit X`` also gives the share of records whose norm is above X: with
 ``log_every`` 1, the share of steps that ``--clip-grad X`` would have scaled down.
 """
 
@@ -34,9 +34,9 @@ def epoch_norms(log_path: Path) -> dict[int, list[float]]:
 
 
 def summary_row(norms: list[float], limit: float | None) -> list[float]:
-    """The percentiles of ``norms`` in :data:`PERCENTILES` order, then (with ``limit``) the
-    share of them above it, in %."""
-    row = [float(value) for value in np.percentile(norms, PERCENTILES)]
+    """The mean of ``norms``, their percentiles in :data:`PERCENTILES` order, then (with
+    ``limit``) the share of them above it, in %."""
+    row = [float(np.mean(norms)), *(float(value) for value in np.percentile(norms, PERCENTILES))]
     if limit is not None:
         row.append(100 * float(np.mean(np.asarray(norms) > limit)))
     return row
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--limit", type=float, help="also give the share of norms above this")
     args = parser.parse_args()
     norms = epoch_norms(args.log)
-    header = ["epoch", "records", *(f"p{p}" for p in PERCENTILES)]
+    header = ["epoch", "records", "mean", *(f"p{p}" for p in PERCENTILES)]
     if args.limit is not None:
         header.append(f"% > {args.limit:g}")
     print(args.log)

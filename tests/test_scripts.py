@@ -34,9 +34,9 @@ def test_gradient_norms_group_each_epochs_logged_norms_and_count_those_over_a_li
     log.write_text("".join(json.dumps(record) + "\n" for record in records))
     script = load_script("gradient_norms")
     assert script.epoch_norms(log) == {1: [0.1, 0.2, 0.3, 0.9], 2: [0.4]}
-    p10, p50, p90, p99, over = script.summary_row([0.1, 0.2, 0.3, 0.9], limit=0.25)
-    assert (p50, over) == (pytest.approx(0.25), 50.0) and p10 < p50 < p90 < p99 <= 0.9
-    assert len(script.summary_row([0.1, 0.2], limit=None)) == len(script.PERCENTILES)
+    mean, p10, p50, p90, p99, over = script.summary_row([0.1, 0.2, 0.3, 0.9], limit=0.25)
+    assert (mean, p50, over) == (pytest.approx(0.375), pytest.approx(0.25), 50.0) and p10 < p50 < p90 < p99 <= 0.9
+    assert len(script.summary_row([0.1, 0.2], limit=None)) == 1 + len(script.PERCENTILES)
 
 
 def test_gradient_norms_refuses_a_log_without_them(tmp_path):

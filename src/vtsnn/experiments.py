@@ -374,8 +374,8 @@ FLIP_DECAY = 5e-3
 # both moves the weights far and shrinks the steps after it. FLIP_CLIP is the 90th
 # percentile of the gradient's norm over the steps of the recipe trained for one epoch on
 # 20,000 images (median 0.17, 99th percentile 0.91; results/flip-clip/gradient_norms.txt),
-# meant to scale down one step in ten. The 5-epoch run's gradients were larger (mean 0.26
-# over each 100 steps, a step above 0.5 in every 100; its log in results/flip-clip/curves).
+# so that about one step in ten is scaled down (mean 0.23; the 5-epoch runs' means were
+# 0.26 and 0.29, from their logs in results/flip-clip/curves).
 FLIP_CLIP = 0.5
 # flip-small-rate: flip-small-batch's IF student (batches of 5) with Adam's peak rate
 # FLIP_SMALL_RATE instead of 1e-2. At the same peak rate batches of 5 led batch 10
