@@ -37,7 +37,7 @@ def test_every_experiment_has_its_cells():
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
                       "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
-                      "flip-lif-tau": 4, "flip-lif-small-rate": 4, "flip-clip": 3}
+                      "flip-lif-tau": 4, "flip-lif-small-rate": 5, "flip-clip": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -686,10 +686,10 @@ def test_flip_lif_tau_cells_are_flip_s_lif_students_with_a_longer_memory():
 
 
 def test_flip_lif_small_rate_cells_are_flip_s_lif_students_with_flip_small_rate_s_batches_and_rate():
-    teacher, student, seeded, longer = cells("flip-lif-small-rate")
+    teacher, student, seeded, longer, longer_seeded = cells("flip-lif-small-rate")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     for cell, seed, source, tau in ((student, 0, "flip", 2.0), (seeded, 1, "flip-seeds", 2.0),
-                                    (longer, 0, "flip-lif-tau", 4.0)):
+                                    (longer, 0, "flip-lif-tau", 4.0), (longer_seeded, 1, "flip-lif-tau", 4.0)):
         base = by_id(source)[cell.paired_with.removeprefix(f"{source}/")]
         assert (base.config.neuron, base.config.seed, base.config.flip, base.config.batch_size, base.config.lr,
                 base.config.tau) == ("lif", seed, True, 10, 1e-2, tau)
@@ -700,7 +700,7 @@ def test_flip_lif_small_rate_cells_are_flip_s_lif_students_with_flip_small_rate_
         assert cell.config.teacher == f"runs/{teacher.run_name}"
     # The seed-0 run is flip's mirrored LIF student changed.
     assert student.paired_with == f"flip/{experiments.FLIP_LIF_STUDENT}"
-    assert longer.labels["tau"] == 4.0 and longer.config.init_gain == 7.0
+    assert all(cell.labels["tau"] == 4.0 and cell.config.init_gain == 7.0 for cell in (longer, longer_seeded))
 
 
 def test_a_cell_whose_id_does_not_name_its_tau_is_refused():
