@@ -27,7 +27,7 @@ def test_epoch_losses_average_each_epochs_logged_losses_beside_its_test_psnr(tmp
     assert rows == [(1, pytest.approx(0.3), 19.5), (2, pytest.approx(0.1), None)]
 
 
-def test_gradient_norms_group_each_epochs_logged_norms_and_count_those_over_a_limit(tmp_path, capsys):
+def test_gradient_norms_group_each_epochs_logged_norms_and_count_those_over_a_limit(tmp_path):
     records = [{"kind": "train", "epoch": 1, "loss": 0.4, "grad_norm": norm} for norm in (0.1, 0.2, 0.3, 0.9)]
     records += [{"kind": "eval", "epoch": 1, "psnr": 19.5}, {"kind": "train", "epoch": 2, "loss": 0.1, "grad_norm": 0.4}]
     log = tmp_path / "log.jsonl"
