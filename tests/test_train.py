@@ -12,6 +12,7 @@ import torch
 from vtsnn import train as train_module
 from vtsnn.checkpoint import CheckpointError
 from vtsnn.config import TrainConfig
+from vtsnn.reproduce import read_log
 from vtsnn.run_folder import best_record, latest_checkpoint, stored_raw_weights
 from vtsnn.train import build_model, evaluate, load_test_set, load_trained, make_optimizer, train
 
@@ -23,10 +24,6 @@ def tiny_config(**overrides):
     return TrainConfig(**settings)
 
 
-def read_log(run_dir):
-    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-
-
 def weights_of(run_dir):
     model, _ = load_trained(run_dir)
     return {k: v.clone() for k, v in model.state_dict().items()}
@@ -36,7 +33,7 @@ def test_training_logs_evaluates_and_checkpoints(tiny_mnist, tmp_path):
     record = train(tiny_config(), tmp_path / "run", progress=False, data_dir=tiny_mnist)
     assert record["epoch"] == 2 and record["images"] == 128
     assert record["noisy_psnr"] < 25 and np.isfinite(record["psnr"])
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "run" / "log.jsonl")
     assert [r["epoch"] for r in log if r["kind"] == "eval"] == [1, 2]
     rates = [r["firing_rates"] for r in log if r["kind"] == "eval"]
     assert all(list(r)[-1] == "output_neuron" and all(0 <= v <= 1 for v in r.values()) for r in rates)
@@ -106,14 +103,14 @@ def test_gradient_clipping_scales_only_steps_above_the_limit(tiny_mnist, tmp_pat
     assert any(not torch.equal(plain[k], tight[k]) for k in plain)   # every step was scaled down
     # The log holds each step's gradient norm before clipping: the tight run's first is the
     # plain run's (same weights), and every one is far above its limit.
-    plain_norms, tight_norms = ([r["grad_norm"] for r in read_log(tmp_path / run) if r["kind"] == "train"]
+    plain_norms, tight_norms = ([r["grad_norm"] for r in read_log(tmp_path / run / "log.jsonl") if r["kind"] == "train"]
                                 for run in ("plain", "tight"))
     assert tight_norms[0] == plain_norms[0] and min(tight_norms) > 1e-3
 
 
 def test_each_loss_record_holds_the_mean_and_largest_gradient_norm(tiny_mnist, tmp_path):
     train(tiny_config(epochs=1, log_every=2), tmp_path / "run", progress=False, data_dir=tiny_mnist)
-    records = [r for r in read_log(tmp_path / "run") if r["kind"] == "train"]
+    records = [r for r in read_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "train"]
     assert len(records) == 2
     for record in records:
         assert 0 < record["grad_norm"] < record["grad_norm_max"]
@@ -310,8 +307,7 @@ def test_validation_images_are_the_last_training_images_and_never_trained_on():
 def test_the_epoch_with_the_best_validation_psnr_is_kept(tiny_mnist, tmp_path):
     record = train(tiny_config(epochs=3, val_size=16), tmp_path / "run", progress=False, data_dir=tiny_mnist)
     assert record["images"] == 3 * 48                       # 64 training images minus 16 held out
-    scores = [r for r in map(json.loads, (tmp_path / "run" / "log.jsonl").read_text().splitlines())
-              if r["kind"] == "eval"]
+    scores = [r for r in read_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "eval"]
     best = best_record(tmp_path / "run")
     first_best = max(scores, key=lambda r: (r["val_psnr"], -r["epoch"]))
     assert best["selected_by"] == "val_psnr"
@@ -346,7 +342,7 @@ def test_mid_epoch_checks_keep_the_best_weights_without_changing_training(tiny_m
                     data_dir=tiny_mnist)
     # The same weights after every epoch: scoring in between draws nothing and trains nothing.
     assert (checked["psnr"], checked["val_psnr"]) == (plain["psnr"], plain["val_psnr"])
-    log = [json.loads(line) for line in (tmp_path / "checked" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "checked" / "log.jsonl")
     checks = [r for r in log if r["kind"] == "check"]
     assert [r["epoch"] for r in checks] == [0.333, 0.667, 1.333, 1.667]   # 48 images: 3 steps per epoch
     assert [r["step"] for r in checks] == [1, 2, 4, 5]
