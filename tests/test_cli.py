@@ -447,6 +447,19 @@ def test_evaluate_runs_in_the_trained_precision_unless_told(capsys, tmp_path, fa
     assert scores[None] == scores["fp32"]
 
 
+def test_train_names_kept_weights_that_have_no_test_score(capsys, tmp_path, tiny_mnist, monkeypatch):
+    # Weights kept at a check inside an epoch, or raw ones (--score-raw), were scored on the
+    # validation set only.
+    from vtsnn import run_folder
+    monkeypatch.setattr(run_folder, "best_record", lambda run_dir: {"epoch": 1.5, "val_psnr": 20.25,
+                                                                    "selected_by": "val_psnr", "weights": "raw"})
+    code, out, err = run_cli(capsys, "train", "--channels", "4,8", "--batch-size", "16", "--val-size", "16",
+                             "--ema-decay", "0.5", "--score-raw", "--data-dir", tiny_mnist, "--out",
+                             tmp_path / "run", "--quiet", "--device", "cpu")
+    assert code == 0, err
+    assert f"best validation PSNR 20.25 dB at epoch 1.5, raw weights: {tmp_path / 'run' / 'best'}" in out
+
+
 def test_unknown_precision_is_a_clean_error(capsys, tiny_model):
     code, _, err = run_cli(capsys, "evaluate", "--model", tiny_model, "--precision", "fp16")
     assert code != 0 and "invalid choice" in err and "Traceback" not in err

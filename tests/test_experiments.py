@@ -37,7 +37,8 @@ def test_every_experiment_has_its_cells():
                       "flip-epochs": 2, "flip-batch": 4, "flip-seeds": 3, "flip-batch-epochs": 2,
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
                       "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
-                      "flip-lif-tau": 4, "flip-lif-small-rate": 5, "flip-clip": 3}
+                      "flip-lif-tau": 4, "flip-lif-small-rate": 5, "flip-clip": 3,
+                      "flip-raw": 5}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -447,7 +448,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-batch-restart": {"init_from": None, "epochs": 5, "lr": 1e-2},
                "flip-decay": {"weight_decay": 0.0, "decoupled_decay": False}, "flip-small-rate": ("lr", 1e-2),
                "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0},
-               "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-clip": ("clip_grad", 0.0)}
+               "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-clip": ("clip_grad", 0.0),
+               "flip-raw": ("score_raw", False)}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -701,6 +703,25 @@ def test_flip_lif_small_rate_cells_are_flip_s_lif_students_with_flip_small_rate_
     # The seed-0 run is flip's mirrored LIF student changed.
     assert student.paired_with == f"flip/{experiments.FLIP_LIF_STUDENT}"
     assert all(cell.labels["tau"] == 4.0 and cell.config.init_gain == 7.0 for cell in (longer, longer_seeded))
+
+
+def test_flip_raw_cells_are_flip_batch_s_and_flip_lif_small_rate_s_students_keeping_raw_weights_too():
+    teacher, *students = cells("flip-raw")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    expected = (("flip-batch", "if", 0, 2.0), ("flip-batch", "if", 1, 2.0),
+                ("flip-lif-small-rate", "lif", 0, 4.0), ("flip-lif-small-rate", "lif", 1, 4.0))
+    assert len(students) == len(expected)
+    for cell, (source, neuron, seed, tau) in zip(students, expected):
+        base = by_id(source)[cell.paired_with.removeprefix(f"{source}/")]
+        assert (base.config.neuron, base.config.seed, base.config.score_raw) == (neuron, seed, False)
+        assert base.config.flip and base.config.ema_decay and base.config.val_size
+        assert neuron == "if" or base.config.tau == tau
+        assert cell.config == dataclasses.replace(base.config, score_raw=True) and cell.labels["score_raw"] is True
+        assert cell.run_name == f"flip-raw/{cell.cell_id}" and cell.paper == base.paper
+        assert cell.config.teacher == f"runs/{teacher.run_name}"
+    # The ids add "-raw" before flip-batch's seed, and after flip-lif-small-rate's whole id.
+    assert students[1].cell_id == students[0].cell_id + "-seed1"
+    assert students[2].cell_id == students[2].paired_with.removeprefix("flip-lif-small-rate/") + "-raw"
 
 
 def test_a_cell_whose_id_does_not_name_its_tau_is_refused():

@@ -223,6 +223,22 @@ def test_the_checks_section_lists_every_validation_score_of_runs_checked_inside_
     assert reports._checks_section([{"cell": "b", "scored_epoch": 1}], tmp_path) == []
 
 
+def test_a_run_that_scored_its_raw_weights_too_shows_both_and_marks_the_kept_ones(tmp_path):
+    log = [{"kind": "check", "epoch": 0.5, "val_psnr": 20.1, "raw_val_psnr": 20.4},
+           {"kind": "eval", "epoch": 1, "psnr": 21.5, "val_psnr": 21.4, "raw_val_psnr": 21.7}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in log))
+    assert reports.raw_validation_scores(tmp_path / "a.jsonl") == {0.5: 20.4, 1: 21.7}
+    raw_kept = {"cell": "a", "scored_epoch": 1, "scored_weights": "raw", "val_psnr": 21.7}
+    assert "0.5: 20.10 (20.40) · 1: 21.40 (**21.70**)" in reports._checks_section([raw_kept], tmp_path)
+    average_kept = {"cell": "a", "scored_epoch": 1, "scored_weights": "average", "val_psnr": 21.4}
+    assert "0.5: 20.10 (20.40) · 1: **21.40** (21.70)" in reports._checks_section([average_kept], tmp_path)
+    # The per-epoch table holds the average's scores: a line says the raw weights were scored.
+    lines = reports._per_epoch_section([raw_kept], tmp_path)
+    assert ("- a: scored at its raw weights of epoch 1 (validation PSNR 21.70), which validated above their "
+            "average; the per-epoch scores above are the average's.") in lines
+    assert not any("raw weights" in line for line in reports._per_epoch_section([average_kept], tmp_path))
+
+
 def test_a_paired_cell_is_shown_beside_its_pair_epoch_by_epoch(tmp_path):
     def done(experiment, cell, psnr, scored_epoch, epoch_psnrs):
         record = {"experiment": experiment, "cell": cell, "status": "done", "psnr": psnr, "noisy_psnr": 16.75,

@@ -356,6 +356,46 @@ def test_mid_epoch_checks_keep_the_best_weights_without_changing_training(tiny_m
     assert train_module.evaluate(model, val_clean, val_noisy, config)["psnr"] == pytest.approx(best["val_psnr"], abs=1e-4)
 
 
+def test_score_raw_keeps_raw_weights_or_their_average_whichever_validates_higher(tiny_mnist, tmp_path):
+    # The ANN twin: the tiny spiking model stays silent here, so every score would tie.
+    settings = dict(training="ann", temporal_grad=None, epochs=2, val_size=16, ema_decay=0.5, checks_per_epoch=3)
+    plain = train(tiny_config(**settings), tmp_path / "plain", progress=False, data_dir=tiny_mnist)
+    both = train(tiny_config(**settings, score_raw=True), tmp_path / "both", progress=False, data_dir=tiny_mnist)
+    # Training and the average are the same: scoring the raw weights too draws and trains nothing.
+    assert (both["psnr"], both["val_psnr"]) == (plain["psnr"], plain["val_psnr"])
+    plain_log, log = (read_log(tmp_path / run / "log.jsonl") for run in ("plain", "both"))
+    checks = [r for r in log if r["kind"] in ("check", "eval")]
+    assert [r["val_psnr"] for r in checks] == [r["val_psnr"] for r in plain_log if r["kind"] in ("check", "eval")]
+    assert len(checks) == 6 and all("raw_val_psnr" in r for r in checks)
+    assert not any("raw_val_psnr" in r for r in plain_log)
+    # The raw weights are not the average (decay 0.5 trails them by a step or two).
+    assert all(r["raw_val_psnr"] != r["val_psnr"] for r in checks)
+    # best holds the highest of all twelve scores, labelled with whose weights they are.
+    scores = [(r[key], -r["epoch"], r["epoch"], weights) for r in checks
+              for key, weights in (("raw_val_psnr", "raw"), ("val_psnr", "average"))]
+    best = best_record(tmp_path / "both")
+    top = max(scores)
+    assert (best["val_psnr"], best["epoch"], best["weights"]) == (top[0], top[2], top[3])
+    model, config = load_trained(tmp_path / "both" / "best")
+    clean, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
+    val_noisy = train_module.fixed_test_noise(clean[-16:], config.noise,
+                                              config.test_seed + train_module.VALIDATION_SEED_OFFSET)
+    assert train_module.evaluate(model, clean[-16:], val_noisy, config)["psnr"] == pytest.approx(best["val_psnr"],
+                                                                                                abs=1e-4)
+    # The saved model is still the average, as without score_raw.
+    assert all(torch.equal(a, b) for a, b in zip(weights_of(tmp_path / "both").values(),
+                                                 weights_of(tmp_path / "plain").values()))
+    assert "weights" not in best_record(tmp_path / "plain")
+
+
+def test_score_raw_needs_an_average_and_a_validation_set():
+    with pytest.raises(ValueError, match="score_raw .* needs ema_decay and val_size"):
+        TrainConfig(score_raw=True, val_size=10)
+    with pytest.raises(ValueError, match="score_raw .* needs ema_decay and val_size"):
+        TrainConfig(score_raw=True, ema_decay=0.9)
+    assert TrainConfig(score_raw=True, ema_decay=0.9, val_size=10).score_raw
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_training_runs_on_the_gpu(tiny_mnist, tmp_path, precision):

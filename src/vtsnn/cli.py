@@ -71,6 +71,8 @@ FIELD_HELP = {
     "clip_grad": "scale each step's gradient down to at most this norm over all weights together (0: off)",
     "ema_decay": ("evaluate, keep and save an exponential moving average of the weights with this decay "
                   "(0: off, the raw weights)"),
+    "score_raw": ("with --ema-decay and --val-size: at each validation check also score the raw weights, "
+                  "and keep in RUN_DIR/best whichever of the two validates higher"),
     "init": "weight initialization: default (PyTorch) or spiking (scaled for 0/1 inputs)",
     "init_gain": "gain of the spiking initialization",
     "init_from": "start from the weights of this run or checkpoint folder (same network)",
@@ -278,8 +280,11 @@ def run_train(args: argparse.Namespace) -> int:
           f"after epoch {record.get('epoch', config.epochs)}; checkpoint in {run_dir}")
     best = best_record(run_dir)
     if best is not None:
-        print(f"best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']} "
-              f"(test PSNR {best['psnr']:.2f} dB): {run_dir / BEST}")
+        # Weights kept at a check inside an epoch, or raw ones (--score-raw), have no test score.
+        test = f" (test PSNR {best['psnr']:.2f} dB)" if "psnr" in best else ""
+        weights = f", {best['weights']} weights" if "weights" in best else ""
+        print(f"best validation PSNR {best['val_psnr']:.2f} dB at epoch {best['epoch']:g}{weights}{test}: "
+              f"{run_dir / BEST}")
     return 0
 
 

@@ -78,6 +78,8 @@ DESCRIPTION = (
     "  flip-lif-tau  flip's mirrored LIF student with tau 4 (seeds 0 and 1) or 8 instead of 2\n"
     "  flip-lif-small-rate  flip's mirrored LIF student with batches of 5 at Adam's peak rate 5e-3\n"
     "           (seeds 0 and 1), and with tau 4 (seeds 0 and 1)\n"
+    "  flip-raw  flip-batch's and flip-lif-small-rate's tau-4 students keeping raw or averaged weights\n"
+    "           (whichever validates higher; seeds 0 and 1)\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"

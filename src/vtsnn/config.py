@@ -138,6 +138,7 @@ class TrainConfig(ConfigRecord):
     decoupled_decay: bool = False        # weight_decay shrinks the weights directly (AdamW), not an L2 term in the gradient
     clip_grad: float = 0.0               # clip the gradient's norm (all weights together) to this (0: off)
     ema_decay: float = 0.0               # score and keep a moving average of the weights (0: off)
+    score_raw: bool = False              # with ema_decay: also score the raw weights at each check, keep the better
     init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
     init_gain: float = 2.0
     init_from: str | None = None         # start from this checkpoint's weights (same network)
@@ -191,6 +192,9 @@ class TrainConfig(ConfigRecord):
             (self.checks_per_epoch == 1 or self.val_size > 0,
              "checks_per_epoch above 1 scores a validation set several times an epoch: it needs val_size"),
             (0 <= self.ema_decay < 1, f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}"),
+            (not self.score_raw or (self.ema_decay and self.val_size),
+             "score_raw sets the raw weights beside their average at each validation check: it needs "
+             "ema_decay and val_size"),
             (0 <= self.clip_grad < math.inf, f"clip_grad must be 0 (off) or a positive number, got {self.clip_grad}"),
             (self.temporal_grad or not self.detach_reset,
              "detach_reset drops a gradient path through time: it needs temporal_grad"),

@@ -115,6 +115,9 @@ or a :class:`~vtsnn.classify.ClassifyConfig`), the paper's number for it, and la
     flip-lif-small-rate  flip's mirrored LIF student with batches of 5 at Adam's peak
              rate 5e-3 instead of 10 at 1e-2, and the same with flip-lif-tau's
              tau 4 (each at seeds 0 and 1); and their teacher                         5 cells
+    flip-raw  flip-batch's student (seeds 0 and 1) and flip-lif-small-rate's tau-4
+             students (seeds 0 and 1) keeping their raw weights or their
+             average, whichever validates higher; and their teacher                   5 cells
     dense-checks  mid-epoch's students (IF at batch 25, seeds 0 and 1; LIF at batch
              10) with the validation set scored 20 times an epoch instead of 4;
              and their teacher                                                        4 cells
@@ -1166,6 +1169,23 @@ def _flip_lif_tau_cells() -> list[Cell]:
             + [_with_tau("flip-lif-tau", base, *FLIP_LIF_TAUS[0]) for base in seeded])
 
 
+def _flip_raw_cells() -> list[Cell]:
+    """flip-batch's IF students (:func:`_flip_batch_varied`), then flip-lif-small-rate's
+    LIF students with the first of :data:`FLIP_LIF_TAUS` (seeds 0 and 1), each scoring its
+    raw weights beside their average at every check and keeping whichever validates
+    higher (``score_raw``), paired with the run it repeats; after their teacher.
+
+    Scored at their end, the raw weights of ten averaged F-MNIST runs validated higher
+    than the average in seven (results/*/raw_vs_average.txt), but a run kept only the
+    average. Training repeats the paired run's step for step; only the kept weights can
+    differ.
+    """
+    def with_raw(cell: Cell) -> Cell:
+        return _with_setting("flip-raw", cell, "score_raw", True, "raw")
+    lif = [cell for cell in _flip_lif_small_rate_cells()[1:] if cell.config.tau == FLIP_LIF_TAUS[0][0]]
+    return _flip_batch_varied("flip-raw", with_raw) + [with_raw(cell) for cell in lif]
+
+
 def _flip_lif_small_rate_cells() -> list[Cell]:
     """flip's mirrored LIF student with batches of :data:`FLIP_SMALL_BATCH` at the peak rate
     :data:`FLIP_SMALL_RATE`, then flip-seeds' mirrored run of each of :data:`FLIP_SEEDS`,
@@ -1844,6 +1864,17 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "beside flip-seeds' mirrored run of that seed, and with flip-lif-tau's time constant "
                f"{FLIP_LIF_TAUS[0][0]:g} and initialization's gain {FLIP_LIF_TAUS[0][1]:g} (seeds 0 and 1), each set "
                f"beside flip-lif-tau's run of them with the same seed. {_IF_TARGET_TEXT}", per_epoch=True),
+    Experiment("flip-raw", "Mirrored, raw weights or their average: flip-batch's and flip-lif-small-rate's "
+               "students keeping whichever validates higher", _flip_raw_cells,
+               (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("tau", "tau"),
+                ("batch size", "batch_size"), ("raw weights scored", "score_raw"), ("training target", "target")),
+               f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-batch's F-MNIST IF student ("
+               f"{_flip_batch_recipe_text()}, seed 0) scoring, at every validation check, the raw weights the "
+               "optimizer holds as well as their average, and keeping whichever validates higher (`vtsnn train "
+               "--score-raw`), set beside flip-batch's run, which scored and kept the average only. Training is "
+               f"the same step for step: only the kept weights can differ. {_SEED_1_TEXT} Then the same for "
+               f"flip-lif-small-rate's two LIF students with tau {FLIP_LIF_TAUS[0][0]:g} (seeds 0 and 1), each "
+               f"set beside that run. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
                f"{', '.join(map(str, FLIP_SEEDS))}, mirrored and not", _flip_seeds_cells,
                (("dataset", "dataset"), ("η", "noise"), ("neuron", "neuron"), ("batch size", "batch_size"),

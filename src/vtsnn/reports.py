@@ -64,7 +64,8 @@ def _paired_fields(paired_with: str, out_root: Path) -> dict:
 
 SUMMARY_KEYS = ("experiment", "cell", "status", "dataset", "noise", "neuron", "encoder", "decoder", "training",
                 "temporal_grad", "output_threshold", "steps", "psnr", "noisy_psnr", "paper_psnr", "mse",
-                "output_rate", "accuracy", "paper_accuracy", "epochs", "scored_epoch", "selected_by", "val_psnr",
+                "output_rate", "accuracy", "paper_accuracy", "epochs", "scored_epoch", "selected_by", "scored_weights",
+                "val_psnr",
                 "seed", "test_images", "wall_seconds", "cpu_seconds", "paired_with", "paired_psnr",
                 "command")
 
@@ -429,8 +430,18 @@ def _mid_epoch_lines(records: list[dict]) -> list[str]:
     """A line per cell whose validation picked weights from inside an epoch (``checks_per_epoch``),
     which no column of the per-epoch table holds."""
     picked = [r for r in records if r.get("scored_epoch") is not None and r["scored_epoch"] != int(r["scored_epoch"])]
-    return [f"- {r['cell']}: scored at epoch {r['scored_epoch']:g}, a check inside the epoch (validation PSNR "
-            f"{number_text(r.get('val_psnr'))}), between two columns above." for r in picked] + ([""] if picked else [])
+    lines = [f"- {r['cell']}: scored at epoch {r['scored_epoch']:g}, a check inside the epoch (validation PSNR "
+             f"{number_text(r.get('val_psnr'))}), between two columns above." for r in picked]
+    lines += _raw_weights_lines(records)
+    return lines + ([""] if lines else [])
+
+
+def _raw_weights_lines(records: list[dict]) -> list[str]:
+    """A line per cell scored at its raw weights, which validated above their average
+    (``score_raw``): the table's other numbers are the average's."""
+    return [f"- {r['cell']}: scored at its raw weights of epoch {r['scored_epoch']:g} (validation PSNR "
+            f"{number_text(r.get('val_psnr'))}), which validated above their average; the per-epoch scores "
+            "above are the average's." for r in records if r.get("scored_weights") == "raw"]
 
 
 def validation_checks(log_path: Path) -> list[tuple[float, float]]:
@@ -443,6 +454,13 @@ def validation_checks(log_path: Path) -> list[tuple[float, float]]:
     return [(e["epoch"], e["val_psnr"]) for e in log if e.get("kind") in ("check", "eval") and "val_psnr" in e]
 
 
+def raw_validation_scores(log_path: Path) -> dict[float, float]:
+    """The raw weights' validation PSNR by check (epochs done), in a run that scored them
+    beside their average (``score_raw``); empty otherwise."""
+    log = read_log(log_path) if log_path.is_file() else []
+    return {e["epoch"]: e["raw_val_psnr"] for e in log if e.get("kind") in ("check", "eval") and "raw_val_psnr" in e}
+
+
 def _checks_section(records: list[dict], curves_folder: Path) -> list[str]:
     checks = {r["cell"]: validation_checks(curves_folder / f"{r['cell']}.jsonl") for r in records}
     checks = {cell: rows for cell, rows in checks.items() if rows}
@@ -450,11 +468,17 @@ def _checks_section(records: list[dict], curves_folder: Path) -> list[str]:
         return []
     lines = ["## Validation PSNR at every check", "",
              "The validation PSNR (dB) of the averaged weights at each check, by epochs done (4.25: a quarter "
-             "of the fifth epoch); bold marks the weights kept and scored.", ""]
-    scored = {r["cell"]: r.get("scored_epoch") for r in records}
+             "of the fifth epoch), and the raw weights' in brackets where a run scored both; bold marks the "
+             "weights kept and scored.", ""]
+    scored = {r["cell"]: (r.get("scored_epoch"), r.get("scored_weights", "average")) for r in records}
     for cell, rows in checks.items():
+        raw = raw_validation_scores(curves_folder / f"{cell}.jsonl")
+
+        def shown(value, epoch, weights):
+            text = number_text(value)
+            return f"**{text}**" if (epoch, weights) == scored[cell] else text
         lines += [f"{cell}:", "", " · ".join(
-            f"{epoch:g}: " + (f"**{number_text(val)}**" if epoch == scored[cell] else number_text(val))
+            f"{epoch:g}: {shown(val, epoch, 'average')}" + (f" ({shown(raw[epoch], epoch, 'raw')})" if epoch in raw else "")
             for epoch, val in rows), ""]
     return lines
 

@@ -245,12 +245,14 @@ def scored_checkpoint(run_dir: Path) -> tuple[Path, dict]:
 
     A run trained with a validation set (``val_size``) is scored at its best-validation
     epoch (``RUN/best``), the only choice that does not look at the test set; any
-    other run at its last epoch.
+    other run at its last epoch. A run that kept raw weights or their average, whichever
+    validated higher (``score_raw``), says which in ``scored_weights``.
     """
     best = best_record(run_dir)
     if best is not None:
+        weights = {"scored_weights": best["weights"]} if "weights" in best else {}
         return Path(run_dir) / BEST, {"scored_epoch": best["epoch"], "selected_by": best["selected_by"],
-                                      "val_psnr": best["val_psnr"]}
+                                      "val_psnr": best["val_psnr"], **weights}
     return Path(run_dir), {"scored_epoch": finished_epoch(run_dir), "selected_by": "last epoch"}
 
 
