@@ -42,7 +42,7 @@ from vtsnn.losses import itbp_loss, stbp_loss
 from vtsnn.machine import cpu_name
 from vtsnn.models import UVTSNN
 from vtsnn.neurons import HeavisideATan
-from vtsnn.train import uses_channels_last
+from vtsnn.train import gradient_norm_clipped, uses_channels_last
 
 
 class PerStepIF(torch.nn.Module):
@@ -157,6 +157,8 @@ def build_mode(name: str, spec: dict, batch: int, size: int, device: torch.devic
         loss = stbp_loss(out, clean) if spec["kind"] == "stbp" else itbp_loss(out, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if spec.get("grad_norm"):
+            gradient_norm_clipped(model, 0.0)
         optimizer.step()
     return step
 
@@ -167,6 +169,8 @@ MODES = {
     "infer": dict(kind="infer", precision="bf16"),
     "train_itbp_detached": dict(kind="itbp", temporal_grad=False, precision="bf16"),
     "train_stbp": dict(kind="stbp", temporal_grad=True, precision="bf16"),
+    # the shipped mode with the gradient's norm taken each step, as `vtsnn train` logs it
+    "train_grad_norm": dict(kind="itbp", temporal_grad=True, precision="bf16", grad_norm=True),
     "train_glibc_default": dict(kind="itbp", temporal_grad=True, precision="bf16", keep_memory=False),
     # the shipped mode storing the float32 membranes for backward instead of recomputing them
     "train_stored_membranes": dict(kind="itbp", temporal_grad=True, precision="bf16", recompute_membranes=False),
