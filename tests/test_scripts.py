@@ -46,6 +46,36 @@ def test_gradient_norms_refuses_a_log_without_them(tmp_path):
         load_script("gradient_norms").epoch_norms(log)
 
 
+def test_raw_at_checks_compares_both_kinds_of_weights_at_every_check(tmp_path, capsys):
+    records = [{"kind": "check", "epoch": 0.5, "val_psnr": 20.0, "raw_val_psnr": 20.5},
+               {"kind": "train", "epoch": 1, "loss": 0.1},
+               {"kind": "eval", "epoch": 1, "psnr": 21.0, "val_psnr": 21.2, "raw_val_psnr": 20.9},
+               {"kind": "check", "epoch": 1.5, "val_psnr": 20.8, "raw_val_psnr": 21.1}]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(record) + "\n" for record in records))
+    script = load_script("raw_at_checks")
+    rows = script.check_scores(log)
+    assert rows == [(0.5, 20.0, 20.5), (1, 21.2, 20.9), (1.5, 20.8, 21.1)]
+    result = script.summary(rows)
+    assert (result["checks"], result["raw_wins"]) == (3, 2)
+    assert result["mean_difference"] == pytest.approx(0.5 / 3)
+    assert (result["min_difference"], result["max_difference"]) == (pytest.approx(-0.3), pytest.approx(0.5))
+    assert (result["best_average"], result["best_raw"], result["kept"]) == ((1, 21.2), (1.5, 21.1), "average")
+    # A tie between the two at one check keeps the raw weights, scored first; across checks, the earlier.
+    assert script.summary([(1, 21.0, 21.0)])["kept"] == "raw"
+    assert script.summary([(1, 21.0, 20.0), (2, 20.0, 21.0)])["kept"] == "average"
+    script.main([str(log)])
+    out = capsys.readouterr().out
+    assert "raw weights higher at 2 of 3 checks" in out and "kept: average" in out
+
+
+def test_raw_at_checks_refuses_a_log_without_raw_scores(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({"kind": "eval", "epoch": 1, "val_psnr": 21.0}) + "\n")
+    with pytest.raises(SystemExit, match="not trained with --score-raw"):
+        load_script("raw_at_checks").check_scores(log)
+
+
 def test_hidden_mean_leaves_out_the_output_neuron():
     script = load_script("hidden_firing_rates")
     assert script.hidden_mean({"enc0.1": 0.1, "enc0.3": 0.3, script.OUTPUT_LAYER: 0.9}) == pytest.approx(0.2)

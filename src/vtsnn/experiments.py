@@ -1177,8 +1177,9 @@ def _flip_raw_cells() -> list[Cell]:
 
     Scored at their end, the raw weights of ten averaged F-MNIST runs validated higher
     than the average in seven (results/*/raw_vs_average.txt), but a run kept only the
-    average. Training repeats the paired run's step for step; only the kept weights can
-    differ.
+    average. On the CPU its pair ran on, a cell repeats the pair's training step for step,
+    so only the kept weights can differ (flip-batch's runs were made on an Intel Xeon with
+    AMX); its log scores both kinds of weights at every check either way.
     """
     def with_raw(cell: Cell) -> Cell:
         return _with_setting("flip-raw", cell, "score_raw", True, "raw")
@@ -1871,8 +1872,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                f"{_FLIP_BATCH_TEACHER_TEXT} Then comes flip-batch's F-MNIST IF student ("
                f"{_flip_batch_recipe_text()}, seed 0) scoring, at every validation check, the raw weights the "
                "optimizer holds as well as their average, and keeping whichever validates higher (`vtsnn train "
-               "--score-raw`), set beside flip-batch's run, which scored and kept the average only. Training is "
-               f"the same step for step: only the kept weights can differ. {_SEED_1_TEXT} Then the same for "
+               "--score-raw`), set beside flip-batch's run, which scored and kept the average only. On the CPU the "
+               "pair ran on, training repeats it step for step and only the kept weights can differ; either "
+               "way, the scores of both kinds of weights at every check below compare them within the run. "
+               f"{_SEED_1_TEXT} Then the same for "
                f"flip-lif-small-rate's two LIF students with tau {FLIP_LIF_TAUS[0][0]:g} (seeds 0 and 1), each "
                f"set beside that run. {_IF_TARGET_TEXT}", per_epoch=True),
     Experiment("flip-seeds", "Mirrored images over seeds: flip's LIF student with seed "
