@@ -259,3 +259,17 @@ def test_a_paired_cell_is_shown_beside_its_pair_epoch_by_epoch(tmp_path):
     by_cell = {record["cell"]: record for record in summary}
     assert by_cell["mnist-lif-0.2-fp32"]["paired_psnr"] == 20.98
     assert by_cell["cifar10-lif-0.6-fp32"]["paired_with"] == "table1/cifar10-lif-0.6"
+
+
+def test_a_pair_computed_on_another_machine_is_flagged():
+    def record(cell, machine, paired_machine):
+        return {"cell": cell, "paired_with": f"x/{cell}", "compute": {"name": machine} if machine else None,
+                "paired_machine": paired_machine}
+    assert reports.machine_name({"compute": {"name": "AMD EPYC"}}) == "AMD EPYC"
+    assert reports.machine_name({}) is None
+    assert reports.machine_name({"compute": {"name": "x86_64"}}) is None     # the architecture, not the model
+    lines = reports._other_machine_lines([record("a", "AMD EPYC", "Intel Xeon"), record("b", "AMD EPYC", "AMD EPYC"),
+                                          record("c", None, "Intel Xeon"), record("d", "AMD EPYC", None)])
+    assert lines == ["- a ran on AMD EPYC, its paired run on Intel Xeon: their difference is not the setting's "
+                     "alone: training on another CPU does not repeat a run step for step.", ""]
+    assert reports._other_machine_lines([record("b", "AMD EPYC", "AMD EPYC")]) == []

@@ -58,7 +58,7 @@ def _paired_fields(paired_with: str, out_root: Path) -> dict:
     pair = read_result(out_root / experiment / f"{cell_id}.json") or {}
     scores = epoch_scores(out_root / experiment / CURVES / f"{cell_id}.jsonl")
     return {"paired_with": paired_with, "paired_psnr": pair.get("psnr"),
-            "paired_scored_epoch": scored_epoch(pair),
+            "paired_scored_epoch": scored_epoch(pair), "paired_machine": machine_name(pair),
             "paired_epoch_psnr": {epoch: test for epoch, test, _ in scores}}
 
 
@@ -505,7 +505,31 @@ def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str
             for epoch in sorted({*mine, *theirs_by_epoch}))
         lines.append(f"| {record['cell']} | {record['paired_with']} | {number_text(ours)} | "
                      f"{number_text(theirs)} | {difference} | {by_epoch or '–'} |")
-    return lines + [""]
+    return lines + [""] + _other_machine_lines(paired)
+
+
+# What platform.machine() gives where a record's model name could not be read (records
+# before vtsnn.machine read /proc/cpuinfo): the architecture only, not which processor.
+ARCHITECTURE_NAMES = {"x86_64", "AMD64", "aarch64", "arm64"}
+
+
+def machine_name(record: dict) -> str | None:
+    """The CPU or GPU model a result was computed on (``compute``'s name), if it says."""
+    compute = record.get("compute")
+    name = compute.get("name") if isinstance(compute, dict) else None
+    return None if name in ARCHITECTURE_NAMES else name
+
+
+def _other_machine_lines(paired: list[dict]) -> list[str]:
+    """A line per cell whose pair was computed on another machine. On one CPU a cell
+    repeats its pair's training step for step up to its setting; across CPUs the
+    arithmetic differs, and with it the whole course of training, as with another seed."""
+    crossed = [r for r in paired if machine_name(r) and r.get("paired_machine")
+               and machine_name(r) != r["paired_machine"]]
+    lines = [f"- {r['cell']} ran on {machine_name(r)}, its paired run on {r['paired_machine']}: their "
+             "difference is not the setting's alone: training on another CPU does not repeat a run step for step."
+             for r in crossed]
+    return lines + ([""] if lines else [])
 
 
 def _epoch_text(scores: dict[int, float], epoch: int, scored: int | None) -> str:
