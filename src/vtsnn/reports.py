@@ -64,10 +64,9 @@ def _paired_fields(paired_with: str, out_root: Path) -> dict:
 
 SUMMARY_KEYS = ("experiment", "cell", "status", "dataset", "noise", "neuron", "encoder", "decoder", "training",
                 "temporal_grad", "output_threshold", "steps", "psnr", "noisy_psnr", "paper_psnr", "mse",
-                "output_rate", "accuracy", "paper_accuracy", "epochs", "scored_epoch", "selected_by", "scored_weights",
-                "val_psnr",
-                "seed", "test_images", "wall_seconds", "cpu_seconds", "paired_with", "paired_psnr",
-                "command")
+                "output_rate", "accuracy", "paper_accuracy", "epochs", "scored_epoch", "selected_by",
+                "scored_weights", "val_psnr", "seed", "test_images", "wall_seconds", "cpu_seconds", "paired_with",
+                "paired_psnr", "command")
 
 
 def summary_record(record: dict) -> dict:
