@@ -237,6 +237,9 @@ def test_a_run_that_scored_its_raw_weights_too_shows_both_and_marks_the_kept_one
     assert ("- a: scored at its raw weights of epoch 1 (validation PSNR 21.70), which validated above their "
             "average; the per-epoch scores above are the average's.") in lines
     assert not any("raw weights" in line for line in reports._per_epoch_section([average_kept], tmp_path))
+    # Bold marks the average's scored epoch only: the raw weights' scores are in no column.
+    assert "| a | 21.50 (21.40) |" in lines
+    assert "| a | **21.50 (21.40)** |" in reports._per_epoch_section([average_kept], tmp_path)
 
 
 def test_a_paired_cell_is_shown_beside_its_pair_epoch_by_epoch(tmp_path):

@@ -410,7 +410,7 @@ def _per_epoch_section(records: list[dict], curves_folder: Path) -> list[str]:
              "the validation picked, the one scored above.", "",
              "| cell | " + " | ".join(f"epoch {epoch}" for epoch in epochs) + " |",
              "|---|" + "|".join("---" for _ in epochs) + "|"]
-    scored = {r["cell"]: r.get("scored_epoch") for r in records}
+    scored = {r["cell"]: averaged_scored_epoch(r) for r in records}
     for cell, rows in scores.items():
         by_epoch = {epoch: (test, val) for epoch, test, val in rows}
         texts = []
@@ -433,6 +433,12 @@ def _mid_epoch_lines(records: list[dict]) -> list[str]:
              f"{number_text(r.get('val_psnr'))}), between two columns above." for r in picked]
     lines += _raw_weights_lines(records)
     return lines + ([""] if lines else [])
+
+
+def averaged_scored_epoch(record: dict):
+    """The epoch whose per-epoch scores (the average's) are the ones scored, bold in the
+    tables; ``None`` where the run was scored at its raw weights, which no column holds."""
+    return None if record.get("scored_weights") == "raw" else scored_epoch(record)
 
 
 def _raw_weights_lines(records: list[dict]) -> list[str]:
@@ -499,7 +505,7 @@ def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str
                 if curves_folder is not None else {})
         theirs_by_epoch = record["paired_epoch_psnr"]
         by_epoch = " · ".join(
-            f"{_epoch_text(mine, epoch, scored_epoch(record))} / "
+            f"{_epoch_text(mine, epoch, averaged_scored_epoch(record))} / "
             f"{_epoch_text(theirs_by_epoch, epoch, record.get('paired_scored_epoch'))}"
             for epoch in sorted({*mine, *theirs_by_epoch}))
         lines.append(f"| {record['cell']} | {record['paired_with']} | {number_text(ours)} | "
