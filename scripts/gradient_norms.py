@@ -6,8 +6,9 @@ Each loss record (kind "train") of a run's log holds the gradient's norm over al
 together before any clipping, the mean over the steps since the last record
 (``grad_norm``) and the largest (``grad_norm_max``). With ``log_every`` 1 each record is
 one step, and the percentiles are over steps; otherwise they are over the records'
-means. The mean is over steps either way (each record averages as many). ``--limit X`` also gives the share of records whose norm is above X: with
-``log_every`` 1, the share of steps that ``--clip-grad X`` would have scaled down.
+means. The mean is over steps either way (each record averages as many). ``--limit X``
+also gives the share of records whose norm is above X: with ``log_every`` 1, the share
+of steps that ``--clip-grad X`` would have scaled down.
 """
 
 from __future__ import annotations

@@ -24,6 +24,16 @@ def tiny_config(**overrides):
     return TrainConfig(**settings)
 
 
+def kept_validation_psnr(run_dir, data_dir, val_size=16):
+    """The validation PSNR of ``run_dir/best``, scored again from scratch: the last
+    ``val_size`` training images with the noise of the test seed plus the validation offset."""
+    model, config = load_trained(run_dir / "best")
+    clean, _ = train_module.load_dataset("mnist", "train", data_dir)
+    val_clean = clean[-val_size:]
+    val_noisy = train_module.fixed_test_noise(val_clean, config.noise, config.test_seed + train_module.VALIDATION_SEED_OFFSET)
+    return train_module.evaluate(model, val_clean, val_noisy, config)["psnr"]
+
+
 def weights_of(run_dir):
     model, _ = load_trained(run_dir)
     return {k: v.clone() for k, v in model.state_dict().items()}
@@ -313,13 +323,7 @@ def test_the_epoch_with_the_best_validation_psnr_is_kept(tiny_mnist, tmp_path):
     assert best["selected_by"] == "val_psnr"
     assert (best["epoch"], best["val_psnr"], best["psnr"]) == (first_best["epoch"], first_best["val_psnr"],
                                                                first_best["psnr"])
-    model, _ = load_trained(tmp_path / "run" / "best")
-    clean, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
-    config = tiny_config(val_size=16)
-    val_clean = clean[-16:]
-    val_noisy = train_module.fixed_test_noise(val_clean, config.noise, config.test_seed + train_module.VALIDATION_SEED_OFFSET)
-    rescored = train_module.evaluate(model, val_clean, val_noisy, config)["psnr"]
-    assert rescored == pytest.approx(best["val_psnr"], abs=1e-4)
+    assert kept_validation_psnr(tmp_path / "run", tiny_mnist) == pytest.approx(best["val_psnr"], abs=1e-4)
 
 
 @pytest.mark.parametrize("steps, checks, expected", [(10, 1, set()), (10, 4, {2, 5, 8}), (3, 3, {1, 2}),
@@ -349,11 +353,7 @@ def test_mid_epoch_checks_keep_the_best_weights_without_changing_training(tiny_m
     scored = [(r["val_psnr"], -r["epoch"], r["epoch"]) for r in log if r["kind"] in ("check", "eval")]
     best = best_record(tmp_path / "checked")
     assert best["epoch"] == max(scored)[2] and best["selected_by"] == "val_psnr"
-    model, config = load_trained(tmp_path / "checked" / "best")
-    clean, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
-    val_clean = clean[-16:]
-    val_noisy = train_module.fixed_test_noise(val_clean, config.noise, config.test_seed + train_module.VALIDATION_SEED_OFFSET)
-    assert train_module.evaluate(model, val_clean, val_noisy, config)["psnr"] == pytest.approx(best["val_psnr"], abs=1e-4)
+    assert kept_validation_psnr(tmp_path / "checked", tiny_mnist) == pytest.approx(best["val_psnr"], abs=1e-4)
 
 
 def test_score_raw_keeps_raw_weights_or_their_average_whichever_validates_higher(tiny_mnist, tmp_path):
@@ -376,12 +376,7 @@ def test_score_raw_keeps_raw_weights_or_their_average_whichever_validates_higher
     best = best_record(tmp_path / "both")
     top = max(scores)
     assert (best["val_psnr"], best["epoch"], best["weights"]) == (top[0], top[2], top[3])
-    model, config = load_trained(tmp_path / "both" / "best")
-    clean, _ = train_module.load_dataset("mnist", "train", tiny_mnist)
-    val_noisy = train_module.fixed_test_noise(clean[-16:], config.noise,
-                                              config.test_seed + train_module.VALIDATION_SEED_OFFSET)
-    assert train_module.evaluate(model, clean[-16:], val_noisy, config)["psnr"] == pytest.approx(best["val_psnr"],
-                                                                                                abs=1e-4)
+    assert kept_validation_psnr(tmp_path / "both", tiny_mnist) == pytest.approx(best["val_psnr"], abs=1e-4)
     # The saved model is still the average, as without score_raw.
     assert all(torch.equal(a, b) for a, b in zip(weights_of(tmp_path / "both").values(),
                                                  weights_of(tmp_path / "plain").values()))
