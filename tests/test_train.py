@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from vtsnn import jitter as jitter_module
 from vtsnn import train as train_module
 from vtsnn.checkpoint import CheckpointError
 from vtsnn.config import TrainConfig
@@ -64,9 +65,12 @@ def test_training_changes_the_weights_and_is_deterministic(tiny_mnist, tmp_path)
     assert any(not torch.equal(a[k], initial[k]) for k in a)
 
 
-@pytest.mark.parametrize("ema_decay, flip, shift", [(0.0, False, 0), (0.9, False, 0), (0.0, True, 0), (0.0, True, 1)])
-def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch, ema_decay, flip, shift):
-    config = tiny_config(epochs=3, ema_decay=ema_decay, flip=flip, shift=shift)
+@pytest.mark.parametrize("ema_decay, flip, shift, output_jitter",
+                         [(0.0, False, 0, 0.0), (0.9, False, 0, 0.0), (0.0, True, 0, 0.0), (0.0, True, 1, 0.0),
+                          (0.0, False, 0, 0.3)])
+def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path, monkeypatch, ema_decay, flip, shift,
+                                                           output_jitter):
+    config = tiny_config(epochs=3, ema_decay=ema_decay, flip=flip, shift=shift, output_jitter=output_jitter)
     train(config, tmp_path / "whole", progress=False, data_dir=tiny_mnist)
 
     calls = {"n": 0}
@@ -90,6 +94,29 @@ def test_resume_after_interruption_gives_identical_weights(tiny_mnist, tmp_path,
     whole_raw, split_raw = (stored_raw_weights(latest_checkpoint(tmp_path / run)) for run in ("whole", "split"))
     assert whole_raw.keys() == split_raw.keys() == (whole.keys() if ema_decay else set())
     assert all(torch.equal(whole_raw[k], split_raw[k]) for k in whole_raw)
+
+
+def test_output_jitter_changes_training_but_not_scoring(tiny_mnist, tmp_path, monkeypatch):
+    train(tiny_config(epochs=1), tmp_path / "plain", progress=False, data_dir=tiny_mnist)
+    scaled = []
+    real_scaled_input = jitter_module.scaled_input
+
+    def counting_scaled_input(module, factors):
+        scaled.append((type(module).__name__, tuple(factors.shape), factors.min().item(), factors.max().item()))
+        return real_scaled_input(module, factors)
+
+    monkeypatch.setattr(jitter_module, "scaled_input", counting_scaled_input)
+    last = train(tiny_config(epochs=1, output_jitter=0.3), tmp_path / "jittered", progress=False, data_dir=tiny_mnist)
+    plain, jittered = weights_of(tmp_path / "plain"), weights_of(tmp_path / "jittered")
+    assert any(not torch.equal(plain[k], jittered[k]) for k in plain)
+    # One draw per training step (64 images in batches of 16), one factor per image and
+    # time step, on the output neuron; evaluation draws none.
+    assert len(scaled) == 4
+    assert all(name == "IF" and shape == (8, 16, 1, 1, 1) and 0.7 <= low <= high <= 1.3
+               for name, shape, low, high in scaled)
+    model, config = load_trained(tmp_path / "jittered")
+    clean, noisy = load_test_set(config, tiny_mnist)
+    assert evaluate(model, clean, noisy, config)["psnr"] == pytest.approx(last["psnr"], abs=1e-6)
 
 
 def test_weight_average_is_what_a_run_scores_and_saves_while_training_is_unchanged(tiny_mnist, tmp_path):

@@ -73,6 +73,8 @@ FIELD_HELP = {
                   "(0: off, the raw weights)"),
     "score_raw": ("with --ema-decay and --val-size: at each validation check also score the raw weights, "
                   "and keep in RUN_DIR/best whichever of the two validates higher"),
+    "output_jitter": ("in training only, multiply the output layer's input by a factor drawn from [1-a, 1+a] "
+                      "for each image and time step, so its decisions keep a margin from the threshold (0: off)"),
     "init": "weight initialization: default (PyTorch) or spiking (scaled for 0/1 inputs)",
     "init_gain": "gain of the spiking initialization",
     "init_from": "start from the weights of this run or checkpoint folder (same network)",

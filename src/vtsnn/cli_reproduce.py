@@ -80,6 +80,7 @@ DESCRIPTION = (
     "           (seeds 0 and 1), and with tau 4 (seeds 0 and 1)\n"
     "  flip-raw  flip-batch's and flip-lif-small-rate's tau-4 students keeping raw or averaged weights\n"
     "           (whichever validates higher; seeds 0 and 1)\n"
+    "  flip-jitter  flip-raw's students with the output's input jittered by up to 10 % in training\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"

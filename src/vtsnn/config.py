@@ -139,6 +139,7 @@ class TrainConfig(ConfigRecord):
     clip_grad: float = 0.0               # clip the gradient's norm (all weights together) to this (0: off)
     ema_decay: float = 0.0               # score and keep a moving average of the weights (0: off)
     score_raw: bool = False              # with ema_decay: also score the raw weights at each check, keep the better
+    output_jitter: float = 0.0           # in training: output's input times a factor in [1-a, 1+a] (0: off; vtsnn.jitter)
     init: str = "default"                # or "spiking": weights scaled for 0/1 inputs
     init_gain: float = 2.0
     init_from: str | None = None         # start from this checkpoint's weights (same network)
@@ -195,6 +196,9 @@ class TrainConfig(ConfigRecord):
             (not self.score_raw or (self.ema_decay and self.val_size),
              "score_raw sets the raw weights beside their average at each validation check: it needs "
              "ema_decay and val_size"),
+            (0 <= self.output_jitter < 1, f"output_jitter must be 0 (off) or in (0, 1), got {self.output_jitter}"),
+            (not self.output_jitter or self.training != "ann",
+             "output_jitter moves the output neuron's threshold in training: the ANN twin has none"),
             (0 <= self.clip_grad < math.inf, f"clip_grad must be 0 (off) or a positive number, got {self.clip_grad}"),
             (self.temporal_grad or not self.detach_reset,
              "detach_reset drops a gradient path through time: it needs temporal_grad"),

@@ -46,6 +46,7 @@ from .coding import decode, ttfs_encode, uwe_encode
 from .config import BITS, MODEL_KEYS, RESUME_KEYS, TrainConfig
 from .data import add_noise, fixed_test_noise, load_dataset, mirror_random_half, shift_randomly, to_uint8
 from .energy import LayerCount, count_operations_on_images
+from .jitter import jitter_factors, output_jittered
 from .losses import flip_decoded_loss, flip_targets, itbp_loss, residual_targets, stbp_loss
 from .metrics import psnr, standard_error
 from .models import UNetANN, UVTSNN
@@ -373,8 +374,12 @@ def train(config: TrainConfig, run_dir, resume: bool = False, progress: bool = T
         noisy = add_noise(clean, config.noise, generator)   # same draw on every rank
         clean, noisy = clean[rank::world].to(device), noisy[rank::world].to(device)
         target = clean if teacher is None else teacher_targets(teacher, noisy)
-        with autocast_for(config, device):
-            output = model(encode_input(noisy, config))
+        spikes = encode_input(noisy, config)
+        factors = None    # drawn only when on, so runs without it keep their streams
+        if config.output_jitter:
+            factors = jitter_factors(config.output_jitter, spikes.shape[0], len(indices), generator)[:, rank::world]
+        with autocast_for(config, device), output_jittered(unwrap_model(model), factors):
+            output = model(spikes)
         return compute_loss(output, target, config)
 
     def validate():
