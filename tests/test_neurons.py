@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from vtsnn.neurons import IF, LIF, HeavisideATan, atan_surrogate, make_neuron, use_compiled_kernels
+from vtsnn.neurons import IF, LIF, HeavisideATan, atan_surrogate, charged_membranes, make_neuron, use_compiled_kernels
 
 
 @pytest.fixture(params=[True, False], ids=["compiled", "eager"])
@@ -257,3 +257,17 @@ def test_fused_kernels_on_cuda_match_the_reference(kind, temporal_grad):
     (fused_spikes, fused_grad), (ref_spikes, ref_grad) = results
     assert fused_spikes.is_cuda and torch.equal(fused_spikes, ref_spikes)
     torch.testing.assert_close(fused_grad, ref_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_charged_membranes_are_what_the_threshold_is_compared_with():
+    # IF, soft reset: 0.6, then 1.2 (fires, keeps 0.2), then 0.8.
+    h = charged_membranes(IF(v_threshold=1.0), torch.full((3, 1), 0.6))
+    assert h.flatten().tolist() == pytest.approx([0.6, 1.2, 0.8])
+    torch.manual_seed(0)
+    x = torch.rand(6, 2, 3, 4, 4)
+    for neuron in (IF(v_threshold=0.5), LIF(tau=2.0, v_threshold=0.5), IF(v_threshold=0.5, v_reset=0.0)):
+        membranes = charged_membranes(neuron, x)
+        assert membranes.shape == x.shape and membranes.dtype == torch.float32
+        assert torch.equal((membranes >= 0.5).float(), neuron(x))
+    bf16 = x.to(torch.bfloat16).to(memory_format=torch.channels_last_3d)    # kept in float32, in x's layout
+    assert torch.equal((charged_membranes(IF(v_threshold=0.5), bf16) >= 0.5).float(), IF(v_threshold=0.5)(bf16).float())

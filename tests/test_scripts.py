@@ -231,3 +231,43 @@ def test_raw_vs_average_scores_both_weight_sets_of_an_averaged_checkpoint(tiny_m
           data_dir=tiny_mnist)
     with pytest.raises(SystemExit, match="held out no validation images"):
         script.main([str(tmp_path / "noval"), "--data-dir", str(tiny_mnist)])
+
+
+def test_output_margin_counts_membranes_near_the_threshold_step_by_step():
+    import torch
+    script = load_script("output_margin")
+    membranes = torch.tensor([[0.101, 0.099, 0.05, 0.2], [0.3, 0.104, 0.0, 0.0]]).view(2, 1, 1, 1, 4)
+    first, second = script.margins_by_step(membranes, threshold=0.1, near=0.05)
+    assert (first["step"], first["fired"], first["near"]) == (0, 0.5, 0.5)      # 0.101 and 0.099 lie within 5 %
+    assert first["median_fired"] == pytest.approx(0.01, abs=1e-6)    # torch: the lower of the middle two
+    assert first["median_silent"] == pytest.approx(-0.5, abs=1e-6)
+    assert (second["fired"], second["near"]) == (0.5, 0.25)                      # 0.104: 4 % over
+    assert second["median_silent"] == pytest.approx(-1.0, abs=1e-6)
+    [silent] = script.margins_by_step(torch.zeros(1, 1, 1, 1, 2), threshold=0.1, near=0.05)
+    assert silent["fired"] == 0 and silent["median_fired"] is None
+
+
+def test_output_margin_reads_a_trained_model_and_refuses_an_ann(tiny_mnist, tmp_path, capsys):
+    from vtsnn.checkpoint import save_weights
+    from vtsnn.config import TrainConfig
+    from vtsnn.train import build_model, load_test_set, load_trained, spiking_output_bits
+    script = load_script("output_margin")
+    out = tmp_path / "margins.json"
+    script.main(["mnist-if-0.2", "--data-dir", str(tiny_mnist), "--test-limit", "8", "--out", str(out)])
+    [result] = json.loads(out.read_text())["models"].values()
+    assert result["test_images"] == 8 and result["threshold"] == 0.077 and len(result["steps"]) == 8
+    # The membranes that fire are the model's own output spikes.
+    from vtsnn.pretrained import resolve_model
+    model, config = load_trained(resolve_model("mnist-if-0.2"))
+    config.test_limit = 8
+    _, noisy = load_test_set(config, tiny_mnist)
+    bits = spiking_output_bits(model, config, noisy)
+    assert [row["fired"] for row in result["steps"]] == pytest.approx(bits.mean(dim=(1, 2, 3, 4)).tolist())
+    assert "median margin, firing" in capsys.readouterr().out
+    ann = TrainConfig(training="ann", channels=(4, 8))
+    save_weights(tmp_path / "ann", build_model(ann), ann.to_dict())
+    with pytest.raises(SystemExit, match="is an ANN"):
+        script.main(["mnist-if-0.2", str(tmp_path / "ann"), "--data-dir", str(tiny_mnist)])
+    assert capsys.readouterr().out == ""                    # refused before the first model ran
+    with pytest.raises(SystemExit, match="--near must be in"):
+        script.main(["mnist-if-0.2", "--near", "0"])

@@ -370,6 +370,17 @@ class LIF(IF):
         self.tau = float(tau)
 
 
+def charged_membranes(neuron: IF, x: torch.Tensor) -> torch.Tensor:
+    """The membrane ``h_t`` that ``neuron`` charges to at each step for the input ``x =
+    [T, ...]``, before it fires and resets: what its threshold is compared with (float32,
+    no gradient). For inspection; the neuron's own forward never returns it."""
+    leak, gain = _dynamics(neuron.tau)
+    rest = 0.0 if (neuron.tau is None or neuron.v_reset is None) else neuron.v_reset / neuron.tau
+    flat, restore = _time_by_elements(x.detach())
+    _, membranes = _charge_and_fire(flat, neuron.v_threshold, neuron.v_reset, leak, gain, rest, "membrane")
+    return restore(membranes)
+
+
 NEURONS = {"if": IF, "lif": LIF}
 
 
