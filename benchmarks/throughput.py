@@ -38,6 +38,7 @@ import torch
 from vtsnn import neurons
 from vtsnn.allocator import keep_freed_memory
 from vtsnn.coding import uwe_encode
+from vtsnn.jitter import jitter_factors, output_jittered
 from vtsnn.losses import itbp_loss, stbp_loss
 from vtsnn.machine import cpu_name
 from vtsnn.models import UVTSNN
@@ -151,8 +152,12 @@ def build_mode(name: str, spec: dict, batch: int, size: int, device: torch.devic
                 network(inputs)
         return step
 
+    jitter = spec.get("output_jitter", 0.0)
+    generator = torch.Generator().manual_seed(0)
+
     def step():
-        with autocast:
+        factors = jitter_factors(jitter, inputs.shape[0], batch, generator) if jitter else None
+        with autocast, output_jittered(model, factors):
             out = network(inputs)
         loss = stbp_loss(out, clean) if spec["kind"] == "stbp" else itbp_loss(out, targets)
         optimizer.zero_grad(set_to_none=True)
@@ -171,6 +176,8 @@ MODES = {
     "train_stbp": dict(kind="stbp", temporal_grad=True, precision="bf16"),
     # the shipped mode with the gradient's norm taken each step, as `vtsnn train` logs it
     "train_grad_norm": dict(kind="itbp", temporal_grad=True, precision="bf16", grad_norm=True),
+    # the shipped mode with the output's input jittered, as `vtsnn train --output-jitter 0.1` trains
+    "train_output_jitter": dict(kind="itbp", temporal_grad=True, precision="bf16", output_jitter=0.1),
     "train_glibc_default": dict(kind="itbp", temporal_grad=True, precision="bf16", keep_memory=False),
     # the shipped mode storing the float32 membranes for backward instead of recomputing them
     "train_stored_membranes": dict(kind="itbp", temporal_grad=True, precision="bf16", recompute_membranes=False),

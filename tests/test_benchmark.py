@@ -23,12 +23,12 @@ def load_benchmark(name: str = "throughput"):
 def test_json_has_the_required_keys_and_ratios(capsys):
     benchmark = load_benchmark()
     modes = ("train,infer,train_no_neurons,train_glibc_default,train_stored_membranes,train_grad_norm,"
-             "baseline_train,baseline_infer")
+             "train_output_jitter,baseline_train,baseline_infer")
     benchmark.main(["--json", "--batch", "2", "--size", "8", "--rounds", "1", "--steps", "1", "--modes", modes])
     result = json.loads(capsys.readouterr().out)
     for key in ("train_img_s", "infer_img_s", "baseline_train_img_s", "baseline_infer_img_s",
                 "train_no_neurons_img_s", "train_glibc_default_img_s", "train_stored_membranes_img_s",
-                "train_grad_norm_img_s", "cpu_cores"):
+                "train_grad_norm_img_s", "train_output_jitter_img_s", "cpu_cores"):
         assert result[key] > 0, key
     # the rates are rounded to 0.1 img/s, the ratios computed before rounding
     assert result["train_vs_baseline"] == pytest.approx(result["train_img_s"] / result["baseline_train_img_s"], rel=0.1)
