@@ -386,12 +386,13 @@ FLIP_CLIP = 0.5
 # student (flip-lif-small-rate's tau-4 recipe), each with the output layer's input scaled in
 # training by a factor drawn from [1 - FLIP_JITTER, 1 + FLIP_JITTER] for every image and
 # time step (vtsnn.jitter). flip-decay's seed-0 run fell from 21.07 dB to 14.70 at its last
-# check because its most significant output plane fell silent: every bright pixel's output
-# membrane at the first step lay one bf16 step under the threshold, where at its best check
-# it lay 0.0036 (4.7 % of the threshold) over it (scripts/output_margin.py). The bit-plane
-# loss stops pushing a spike once it is right, so decisions settle next to the threshold and
-# a small change of the weights flips a whole plane. FLIP_JITTER is about twice that margin.
-# Paired with flip-raw's runs, made on the same CPU; like them, each scores its raw weights too.
+# check because its most significant output plane fell silent (0.1 % of the pixels firing at
+# the first step against 31.4 % at its best check, where the median firing membrane lay 4.6 %
+# over the threshold and 41.9 % of its first-step membranes within 5 % of it;
+# results/flip-jitter/output_margin.txt). The bit-plane loss stops pushing a spike once it
+# is right, so decisions settle next to the threshold and a small change of the weights
+# flips a whole plane. FLIP_JITTER is about twice that median margin. Paired with
+# flip-raw's runs, made on the same CPU; like them, each scores its raw weights too.
 FLIP_JITTER = 0.1
 # flip-small-rate: flip-small-batch's IF student (batches of 5) with Adam's peak rate
 # FLIP_SMALL_RATE instead of 1e-2. At the same peak rate batches of 5 led batch 10
