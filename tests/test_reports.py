@@ -240,6 +240,13 @@ def test_a_run_that_scored_its_raw_weights_too_shows_both_and_marks_the_kept_one
     # Bold marks the average's scored epoch only: the raw weights' scores are in no column.
     assert "| a | 21.50 (21.40) |" in lines
     assert "| a | **21.50 (21.40)** |" in reports._per_epoch_section([average_kept], tmp_path)
+    # Nor does a pair scored at its raw weights get its average's epoch in bold.
+    reproduce.write_json(tmp_path / "other" / "a.json", raw_kept)
+    (tmp_path / "other" / "curves").mkdir()
+    (tmp_path / "other" / "curves" / "a.jsonl").write_text((tmp_path / "a.jsonl").read_text())
+    assert reports._paired_fields("other/a", tmp_path)["paired_scored_epoch"] is None
+    reproduce.write_json(tmp_path / "other" / "a.json", average_kept)
+    assert reports._paired_fields("other/a", tmp_path)["paired_scored_epoch"] == 1
 
 
 def test_a_paired_cell_is_shown_beside_its_pair_epoch_by_epoch(tmp_path):

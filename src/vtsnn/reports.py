@@ -58,7 +58,7 @@ def _paired_fields(paired_with: str, out_root: Path) -> dict:
     pair = read_result(out_root / experiment / f"{cell_id}.json") or {}
     scores = epoch_scores(out_root / experiment / CURVES / f"{cell_id}.jsonl")
     return {"paired_with": paired_with, "paired_psnr": pair.get("psnr"),
-            "paired_scored_epoch": scored_epoch(pair), "paired_machine": machine_name(pair),
+            "paired_scored_epoch": averaged_scored_epoch(pair), "paired_machine": machine_name(pair),
             "paired_epoch_psnr": {epoch: test for epoch, test, _ in scores}}
 
 
