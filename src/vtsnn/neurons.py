@@ -73,11 +73,13 @@ class HeavisideATan(torch.autograd.Function):
         return grad_spike * atan_surrogate(u, ctx.alpha), None
 
 
-def _dynamics(tau: float | None) -> tuple[float, float]:
-    """(leak, gain) of the charge equation: IF when ``tau`` is None, else LIF."""
+def _dynamics(tau: float | None, v_reset: float | None) -> tuple[float, float, float]:
+    """(leak, gain, rest) of the charge equation ``h = leak * v + gain * x + rest``: IF when
+    ``tau`` is None, else LIF, which leaks towards a hard reset's ``v_reset`` (``rest``)."""
     if tau is None:
-        return 1.0, 1.0
-    return 1.0 - 1.0 / tau, 1.0 / tau
+        return 1.0, 1.0, 0.0
+    rest = 0.0 if v_reset is None else float(v_reset) / tau
+    return 1.0 - 1.0 / tau, 1.0 / tau, rest
 
 
 def _initial_membrane(x_step: torch.Tensor, v_reset: float | None) -> torch.Tensor:
@@ -91,8 +93,7 @@ def reference_multistep(x: torch.Tensor, v_threshold: float = 1.0, v_reset: floa
 
     Slow, but obviously right; the fused kernels are tested against it.
     """
-    leak, gain = _dynamics(tau)
-    rest = 0.0 if (tau is None or v_reset is None) else float(v_reset) / tau
+    leak, gain, rest = _dynamics(tau, v_reset)
     v = _initial_membrane(x[0], v_reset)
     spikes = []
     for x_t in x:
@@ -337,8 +338,7 @@ class IF(nn.Module):
         if self.backend == "reference":
             return reference_multistep(x, self.v_threshold, self.v_reset, self.tau,
                                        self.temporal_grad, self.detach_reset, self.surrogate_alpha)
-        leak, gain = _dynamics(self.tau)
-        rest = 0.0 if (self.tau is None or self.v_reset is None) else self.v_reset / self.tau
+        leak, gain, rest = _dynamics(self.tau, self.v_reset)
         flat, restore = _time_by_elements(x)
         if not (torch.is_grad_enabled() and x.requires_grad):
             # Inference: no surrogate slopes or membranes to keep for a backward pass.
@@ -374,8 +374,7 @@ def charged_membranes(neuron: IF, x: torch.Tensor) -> torch.Tensor:
     """The membrane ``h_t`` that ``neuron`` charges to at each step for the input ``x =
     [T, ...]``, before it fires and resets: what its threshold is compared with (float32,
     no gradient). For inspection; the neuron's own forward never returns it."""
-    leak, gain = _dynamics(neuron.tau)
-    rest = 0.0 if (neuron.tau is None or neuron.v_reset is None) else neuron.v_reset / neuron.tau
+    leak, gain, rest = _dynamics(neuron.tau, neuron.v_reset)
     flat, restore = _time_by_elements(x.detach())
     _, membranes = _charge_and_fire(flat, neuron.v_threshold, neuron.v_reset, leak, gain, rest, "membrane")
     return restore(membranes)
