@@ -38,7 +38,8 @@ def test_every_experiment_has_its_cells():
                       "flip-small-batch": 3, "flip-shift": 3, "flip-batch-restart": 7,
                       "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
                       "flip-lif-tau": 4, "flip-lif-small-rate": 5, "flip-clip": 3,
-                      "flip-raw": 5, "flip-jitter": 4}
+                      "flip-raw": 5, "flip-jitter": 5,
+                      "flip-jitter-small-rate": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -449,7 +450,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-decay": {"weight_decay": 0.0, "decoupled_decay": False}, "flip-small-rate": ("lr", 1e-2),
                "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0},
                "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-clip": ("clip_grad", 0.0),
-               "flip-raw": ("score_raw", False), "flip-jitter": ("output_jitter", 0.0)}
+               "flip-raw": ("score_raw", False), "flip-jitter": ("output_jitter", 0.0),
+               "flip-jitter-small-rate": {"batch_size": 10, "lr": 1e-2}}
     assert {cell.experiment for cell in paired} == set(changed)
     for cell in paired:
         pair = every[cell.paired_with]
@@ -844,7 +846,7 @@ def test_flip_jitter_cells_are_flip_raw_s_students_with_the_output_jittered():
     teacher, *students = cells("flip-jitter")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     raw = by_id("flip-raw")
-    expected = (("if", 0), ("lif", 0), ("if", 1))
+    expected = (("if", 0), ("lif", 0), ("if", 1), ("lif", 1))
     assert len(students) == len(expected)
     for cell, (neuron, seed) in zip(students, expected):
         base = raw[cell.paired_with.removeprefix("flip-raw/")]
@@ -855,3 +857,19 @@ def test_flip_jitter_cells_are_flip_raw_s_students_with_the_output_jittered():
         assert cell.run_name == f"flip-jitter/{cell.cell_id}" and cell.paper == base.paper
         assert cell.config.teacher == f"runs/{teacher.run_name}"
     assert 0 < experiments.FLIP_JITTER < 1
+
+
+def test_flip_jitter_small_rate_cells_are_flip_jitter_s_if_students_at_the_small_rate():
+    teacher, *students = cells("flip-jitter-small-rate")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    jitter = by_id("flip-jitter")
+    assert [cell.config.seed for cell in students] == [0, 1]
+    for cell in students:
+        base = jitter[cell.paired_with.removeprefix("flip-jitter/")]
+        assert (base.config.neuron, base.config.output_jitter, base.config.score_raw) == \
+            ("if", experiments.FLIP_JITTER, True)
+        assert cell.config == dataclasses.replace(base.config, batch_size=experiments.FLIP_SMALL_BATCH,
+                                                  lr=experiments.FLIP_SMALL_RATE)
+        assert cell.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-").replace("-batch10-", "-batch5-")
+        assert cell.run_name == f"flip-jitter-small-rate/{cell.cell_id}" and cell.paper == base.paper
+        assert cell.config.teacher == f"runs/{teacher.run_name}"
