@@ -108,6 +108,17 @@ def test_cells_with_one_configuration_share_one_run():
         assert runs.setdefault(cell.run_name, cell.config) == cell.config
 
 
+def test_each_listing_gives_cells_of_its_own_that_a_caller_may_change():
+    # The cells are built once per process; what one caller does to them reaches no other.
+    first = cells("table1", epochs=1, overrides={"train_limit": 10})
+    first[0].labels["changed"] = True
+    first[0].run_name = "elsewhere"
+    again = cells("table1")
+    assert again[0].config.epochs != 1 and again[0].config.train_limit != 10
+    assert "changed" not in again[0].labels and again[0].run_name == "table1/mnist-if-0.2"
+    assert again == cells("table1")
+
+
 # ----------------------------------------------------------------- subsets and shards
 
 def test_subset_filters_cells():

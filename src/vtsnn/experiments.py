@@ -149,6 +149,7 @@ UWE-UWD-ITBP (through time) and fig7's 0.077 cell all use ``runs/table1/mnist-if
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -1967,13 +1968,22 @@ def _config_key(config: Config) -> str:
     return type(config).__name__ + json.dumps(config.to_dict(), sort_keys=True)
 
 
+@functools.cache
+def _every_cell_built() -> tuple[Cell, ...]:
+    """Every experiment's cells, built once: the experiments build on each other's cells,
+    so building them all makes thousands of configurations (seconds, for each command and
+    each test that lists cells)."""
+    return tuple(cell for experiment in EXPERIMENTS.values() for cell in experiment.build())
+
+
 def base_cells(name: str) -> list[Cell]:
     """The cells of ``name`` (or of every experiment), with their shared run folders named."""
     if name != ALL and name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(experiment_names())}")
     # The first cell (in EXPERIMENTS order) with a given configuration owns its run.
     owner: dict[str, str] = {}
-    every = [cell for experiment in EXPERIMENTS.values() for cell in experiment.build()]
+    # Copies, so that the caller may change them (their configurations are replaced, never changed).
+    every = [dataclasses.replace(cell, labels=dict(cell.labels)) for cell in _every_cell_built()]
     for cell in every:
         owner.setdefault(_config_key(cell.config), f"{cell.experiment}/{cell.cell_id}")
     for cell in every:
