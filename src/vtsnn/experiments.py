@@ -405,8 +405,8 @@ FLIP_JITTER = 0.1
 # batches of FLIP_SMALL_BATCH at the peak rate FLIP_SMALL_RATE. Without jitter that recipe led
 # flip-raw's at both seeds (21.40 and 21.34 dB against 20.94 and 21.24, all on the same CPU),
 # and jitter lifted flip-raw's at both (+0.51, +0.17); this asks whether the two gains add.
-# Paired with flip-jitter's runs. They did: 21.75 and 21.55 dB against 21.46 and 21.42, a
-# mean of 21.65, 0.02 under the paper (results/flip-jitter-small-rate).
+# Paired with flip-jitter's runs. They largely did: 21.75 and 21.55 dB against 21.46 and
+# 21.42, a mean of 21.65, 0.02 under the paper (results/flip-jitter-small-rate).
 # flip-small-rate: flip-small-batch's IF student (batches of 5) with Adam's peak rate
 # FLIP_SMALL_RATE instead of 1e-2. At the same peak rate batches of 5 led batch 10
 # for three epochs and then fell back (results/flip-small-batch); if twice the steps at that
