@@ -1971,25 +1971,26 @@ def _config_key(config: Config) -> str:
 
 @functools.cache
 def _every_cell_built() -> tuple[Cell, ...]:
-    """Every experiment's cells, built once: the experiments build on each other's cells,
-    so building them all makes thousands of configurations (seconds, for each command and
-    each test that lists cells)."""
-    return tuple(cell for experiment in EXPERIMENTS.values() for cell in experiment.build())
+    """Every experiment's cells with their shared run folders named, built once: the
+    experiments build on each other's cells, so building them all makes thousands of
+    configurations (seconds, for each command and each test that lists cells)."""
+    every = [cell for experiment in EXPERIMENTS.values() for cell in experiment.build()]
+    # The first cell (in EXPERIMENTS order) with a given configuration owns its run.
+    owner: dict[str, str] = {}
+    for cell in every:
+        owner.setdefault(_config_key(cell.config), f"{cell.experiment}/{cell.cell_id}")
+    for cell in every:
+        cell.run_name = owner[_config_key(cell.config)]
+    return tuple(every)
 
 
 def base_cells(name: str) -> list[Cell]:
     """The cells of ``name`` (or of every experiment), with their shared run folders named."""
     if name != ALL and name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(experiment_names())}")
-    # The first cell (in EXPERIMENTS order) with a given configuration owns its run.
-    owner: dict[str, str] = {}
     # Copies, so that the caller may change them (their configurations are replaced, never changed).
-    every = [dataclasses.replace(cell, labels=dict(cell.labels)) for cell in _every_cell_built()]
-    for cell in every:
-        owner.setdefault(_config_key(cell.config), f"{cell.experiment}/{cell.cell_id}")
-    for cell in every:
-        cell.run_name = owner[_config_key(cell.config)]
-    return [cell for cell in every if name == ALL or cell.experiment == name]
+    return [dataclasses.replace(cell, labels=dict(cell.labels)) for cell in _every_cell_built()
+            if name == ALL or cell.experiment == name]
 
 
 def cells(name: str, epochs: int | None = None, subset: str | None = None,
