@@ -39,7 +39,7 @@ def test_every_experiment_has_its_cells():
                       "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
                       "flip-lif-tau": 4, "flip-lif-small-rate": 5, "flip-clip": 3,
                       "flip-raw": 5, "flip-jitter": 5,
-                      "flip-jitter-small-rate": 3}
+                      "flip-jitter-small-rate": 4, "flip-wide-jitter": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -462,11 +462,16 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0},
                "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-clip": ("clip_grad", 0.0),
                "flip-raw": ("score_raw", False), "flip-jitter": ("output_jitter", 0.0),
-               "flip-jitter-small-rate": {"batch_size": 10, "lr": 1e-2}}
+               "flip-jitter-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-wide-jitter": ("output_jitter", 0.1)}
+    # Cells paired with a run of another experiment than their experiment's other cells.
+    seed2 = experiments.FLIP_JITTER_SMALL_RATE_MORE_SEEDS[0]
+    changed_for_cell = {"flip-jitter-small-rate/fashion_mnist-if-0.2-residual-lr0.005-ema0.999-taught-batch5-checks4-"
+                        f"flip-raw-jitter0.1-seed{seed2}": {"output_jitter": 0.0, "score_raw": False}}
     assert {cell.experiment for cell in paired} == set(changed)
+    assert set(changed_for_cell) <= set(every)
     for cell in paired:
         pair = every[cell.paired_with]
-        settings = changed[cell.experiment]
+        settings = changed_for_cell.get(f"{cell.experiment}/{cell.cell_id}", changed[cell.experiment])
         pair_values = settings if isinstance(settings, dict) else dict([settings])
         for setting, pair_value in pair_values.items():
             assert getattr(pair.config, setting) == pair_value != getattr(cell.config, setting)
@@ -874,8 +879,10 @@ def test_flip_jitter_small_rate_cells_are_flip_jitter_s_if_students_at_the_small
     teacher, *students = cells("flip-jitter-small-rate")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     jitter = by_id("flip-jitter")
-    assert [cell.config.seed for cell in students] == [0, 1]
-    for cell in students:
+    more = experiments.FLIP_JITTER_SMALL_RATE_MORE_SEEDS
+    assert [cell.config.seed for cell in students] == [0, 1, *more]
+    paired, unjittered = students[:2], students[2:]
+    for cell in paired:
         base = jitter[cell.paired_with.removeprefix("flip-jitter/")]
         assert (base.config.neuron, base.config.output_jitter, base.config.score_raw) == \
             ("if", experiments.FLIP_JITTER, True)
@@ -883,4 +890,29 @@ def test_flip_jitter_small_rate_cells_are_flip_jitter_s_if_students_at_the_small
                                                   lr=experiments.FLIP_SMALL_RATE)
         assert cell.cell_id == base.cell_id.replace("-lr0.01-", "-lr0.005-").replace("-batch10-", "-batch5-")
         assert cell.run_name == f"flip-jitter-small-rate/{cell.cell_id}" and cell.paper == base.paper
+        assert cell.config.teacher == f"runs/{teacher.run_name}"
+    small_rate = by_id("flip-small-rate")
+    for cell, seed in zip(unjittered, more, strict=True):
+        # flip-jitter has no run of this seed: the pair is flip-small-rate's, without jitter.
+        base = small_rate[cell.paired_with.removeprefix("flip-small-rate/")]
+        assert cell.paired_with.startswith("flip-small-rate/") and base.config.seed == seed
+        assert cell.config == dataclasses.replace(paired[0].config, seed=seed)
+        assert cell.config == dataclasses.replace(base.config, output_jitter=experiments.FLIP_JITTER, score_raw=True)
+        assert cell.cell_id == f"{paired[0].cell_id}-seed{seed}" and cell.labels["seed"] == seed
+        assert cell.run_name == f"flip-jitter-small-rate/{cell.cell_id}" and cell.paper == base.paper
+
+
+def test_flip_wide_jitter_cells_are_flip_jitter_s_lif_students_with_a_wider_jitter():
+    teacher, *students = cells("flip-wide-jitter")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    jitter = by_id("flip-jitter")
+    assert [(cell.config.neuron, cell.config.seed) for cell in students] == [("lif", 0), ("lif", 1)]
+    assert experiments.FLIP_JITTER < experiments.FLIP_WIDE_JITTER < 1
+    for cell in students:
+        base = jitter[cell.paired_with.removeprefix("flip-jitter/")]
+        assert base.config.output_jitter == experiments.FLIP_JITTER
+        assert cell.config == dataclasses.replace(base.config, output_jitter=experiments.FLIP_WIDE_JITTER)
+        assert cell.cell_id == base.cell_id.replace("-jitter0.1", "-jitter0.2") != base.cell_id
+        assert cell.labels["output_jitter"] == experiments.FLIP_WIDE_JITTER
+        assert cell.run_name == f"flip-wide-jitter/{cell.cell_id}" and cell.paper == base.paper
         assert cell.config.teacher == f"runs/{teacher.run_name}"
