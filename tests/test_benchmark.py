@@ -92,3 +92,19 @@ def test_benchmark_runs_every_kind_of_mode_on_the_gpu(capsys):
                                     "--steps", "1", "--modes", "train,train_itbp_detached,infer,baseline_train"])
     assert result["train_img_s"] > 0 and result["infer_img_s"] > 0
     assert result["device"] == torch.cuda.get_device_name()
+
+
+def test_parallel_runs_sums_the_workers_and_compares_with_one_run(capsys):
+    result = load_benchmark("parallel_runs").main(["--json", "--batch", "2", "--size", "8", "--jobs", "2",
+                                                   "--rounds", "1", "--seconds", "0.5", "--start-delay", "8"])
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["one_run_img_s"] > 0 and result["side_by_side_img_s"] > 0
+    assert result["side_by_side_vs_one_run"] == pytest.approx(
+        result["side_by_side_img_s"] / result["one_run_img_s"], rel=0.05)
+    assert (result["jobs"], result["threads_each"]) == (2, max(1, result["cpu_cores"] // 2))
+
+
+def test_parallel_runs_refuses_more_jobs_than_cores(capsys):
+    with pytest.raises(SystemExit):
+        load_benchmark("parallel_runs").main(["--jobs", str(10_000)])
+    assert "--jobs must be between 1 and" in capsys.readouterr().err
