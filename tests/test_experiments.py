@@ -39,7 +39,8 @@ def test_every_experiment_has_its_cells():
                       "flip-average": 3, "flip-decay": 3, "flip-small-rate": 4,
                       "flip-lif-tau": 4, "flip-lif-small-rate": 5, "flip-clip": 3,
                       "flip-raw": 5, "flip-jitter": 5,
-                      "flip-jitter-small-rate": 4, "flip-wide-jitter": 3}
+                      "flip-jitter-small-rate": 4, "flip-wide-jitter": 3,
+                      "flip-jitter-epochs": 3}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -462,7 +463,8 @@ def test_every_pair_is_a_cell_that_differs_in_its_experiments_one_setting_alone(
                "flip-lif-tau": {"tau": 2.0, "init_gain": 4.0},
                "flip-lif-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-clip": ("clip_grad", 0.0),
                "flip-raw": ("score_raw", False), "flip-jitter": ("output_jitter", 0.0),
-               "flip-jitter-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-wide-jitter": ("output_jitter", 0.1)}
+               "flip-jitter-small-rate": {"batch_size": 10, "lr": 1e-2}, "flip-wide-jitter": ("output_jitter", 0.1),
+               "flip-jitter-epochs": ("epochs", 3)}
     # Cells paired with a run of another experiment than their experiment's other cells.
     seed2 = experiments.FLIP_JITTER_SMALL_RATE_MORE_SEEDS[0]
     changed_for_cell = {"flip-jitter-small-rate/fashion_mnist-if-0.2-residual-lr0.005-ema0.999-taught-batch5-checks4-"
@@ -915,4 +917,18 @@ def test_flip_wide_jitter_cells_are_flip_jitter_s_lif_students_with_a_wider_jitt
         assert cell.cell_id == base.cell_id.replace("-jitter0.1", "-jitter0.2") != base.cell_id
         assert cell.labels["output_jitter"] == experiments.FLIP_WIDE_JITTER
         assert cell.run_name == f"flip-wide-jitter/{cell.cell_id}" and cell.paper == base.paper
+        assert cell.config.teacher == f"runs/{teacher.run_name}"
+
+
+def test_flip_jitter_epochs_cells_are_flip_jitter_s_lif_students_trained_longer():
+    teacher, *students = cells("flip-jitter-epochs")
+    assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
+    jitter = by_id("flip-jitter")
+    assert [(cell.config.neuron, cell.config.seed) for cell in students] == [("lif", 0), ("lif", 1)]
+    for cell in students:
+        base = jitter[cell.paired_with.removeprefix("flip-jitter/")]
+        assert base.config.epochs < experiments.FLIP_JITTER_EPOCHS
+        assert cell.config == dataclasses.replace(base.config, epochs=experiments.FLIP_JITTER_EPOCHS)
+        assert cell.cell_id == f"{base.cell_id}-epochs{experiments.FLIP_JITTER_EPOCHS}"
+        assert cell.run_name == f"flip-jitter-epochs/{cell.cell_id}" and cell.paper == base.paper
         assert cell.config.teacher == f"runs/{teacher.run_name}"
