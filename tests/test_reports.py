@@ -99,6 +99,10 @@ def test_seed_groups_gather_each_configuration_across_seeds():
                                       record("a-seed1", 1, None, "not run"), record("b-seed10", 10, 18.0)])
     assert groups == {"a": {0: 21.0, 2: 20.0}, "b": {0: 19.0, 10: 18.0}}
     assert list(groups["a"]) == [0, 2]
+    # The seed may sit inside the id, before a setting added to the seeded cell.
+    groups = reports.seed_groups([record("c-jitter0.1", 0, 21.0), record("c-seed1-jitter0.1", 1, 20.0),
+                                  record("c-jitter0.1-seed2", 2, 19.0), record("c-seed10x", 0, 18.0)])
+    assert groups == {"c-jitter0.1": {0: 21.0, 1: 20.0, 2: 19.0}, "c-seed10x": {0: 18.0}}
 
 
 def _table2_seed_record(row, reading, seed, psnr, paper):

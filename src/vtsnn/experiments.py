@@ -695,6 +695,12 @@ def without_seed_suffix(cell_id: str) -> str:
     return re.sub(r"-seed\d+$", "", cell_id)
 
 
+def without_seed_part(cell_id: str) -> str:
+    """``cell_id`` without its ``-seedN`` part, at its end or inside it: a cell built from a
+    seeded cell names the seed before its own setting ("...-seed1-jitter0.1")."""
+    return re.sub(r"-seed\d+(?=-|$)", "", cell_id)
+
+
 def _table2_seed_cells() -> list[Cell]:
     # Seed-major order, so a partial run leaves whole seeds; seed 0 shares Table 2's runs.
     return [_with_seed("table2-seeds", cell, seed) for seed in SEEDS for cell in _table2_cells()]

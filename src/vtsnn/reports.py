@@ -21,7 +21,7 @@ from . import checkpoint as ckpt
 from .coding import DECODERS
 from .data import DataError, load_dataset
 from .experiments import (DATASET_NAMES, EXPERIMENTS, FIG5_IMAGE_INDEX, FIG6_STEPS, NOT_RUN, PAPER_FIG6, Experiment,
-                          base_cells, without_seed_suffix)
+                          base_cells, without_seed_part)
 from .models import OUTPUT_LAYER
 from .reproduce import (duration_text, number_text, percent_text, read_log, read_result, scored_checkpoint,
                         scored_epoch, stored_config, write_json)
@@ -222,8 +222,13 @@ def _seed_section(experiment: Experiment, records: list[dict]) -> list[str]:
 
 
 def seed_groups(records: list[dict]) -> dict[str, dict[int, float]]:
-    """Scored cells grouped by their id without the ``-seedN`` ending: ``{base id: {seed: psnr}}``, seeds in order."""
-    groups = _scores_by_seed(records, lambda record: without_seed_suffix(record["cell"]))
+    """Scored cells grouped by their id without its ``-seedN`` part: ``{base id: {seed: psnr}}``, seeds in order.
+
+    The part may end the id or sit inside it: a cell built from a seeded cell names the
+    seed before its own setting ("...-seed1-jitter0.1"), and one seeded last after it
+    ("...-jitter0.1-seed2"); both repeat "...-jitter0.1".
+    """
+    groups = _scores_by_seed(records, lambda record: without_seed_part(record["cell"]))
     return {base: dict(sorted(by_seed.items())) for base, by_seed in groups.items()}
 
 
