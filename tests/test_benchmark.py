@@ -30,9 +30,12 @@ def test_json_has_the_required_keys_and_ratios(capsys):
                 "train_no_neurons_img_s", "train_glibc_default_img_s", "train_stored_membranes_img_s",
                 "train_grad_norm_img_s", "train_output_jitter_img_s", "cpu_cores"):
         assert result[key] > 0, key
-    # the rates are rounded to 0.1 img/s, the ratios computed before rounding
-    assert result["train_vs_baseline"] == pytest.approx(result["train_img_s"] / result["baseline_train_img_s"], rel=0.1)
-    assert result["infer_vs_baseline"] == pytest.approx(result["infer_img_s"] / result["baseline_infer_img_s"], rel=0.1)
+    # The rates are rounded to 0.1 img/s and the ratios, computed before, to 0.01: each ratio
+    # lies within what the rounded rates allow (on a loaded machine a rate can be 0.3 img/s).
+    for mode, baseline in (("train", "baseline_train"), ("infer", "baseline_infer")):
+        rate, base = result[f"{mode}_img_s"], result[f"{baseline}_img_s"]
+        lowest, highest = (rate - 0.05) / (base + 0.05), (rate + 0.05) / max(base - 0.05, 1e-9)
+        assert lowest - 0.005 <= result[f"{mode}_vs_baseline"] <= highest + 0.005, (mode, rate, base)
 
 
 def test_no_neuron_mode_removes_every_neuron():
