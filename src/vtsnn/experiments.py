@@ -428,7 +428,8 @@ FLIP_WIDE_JITTER = 0.2
 # its validation PSNR peaked at epoch 1.75 (21.02 dB) and moved between 20.51 and 20.94 after
 # it. With jitter the IF runs' later checks held steadier and peaked at epochs 3.5-4.5 of 5,
 # and the LIF seed-0 run was still inching up as its rate fell to 0 (21.40 dB at epoch 2,
-# 21.47 at 2.75). Paired with flip-jitter's runs.
+# 21.47 at 2.75). Paired with flip-jitter's runs. Both seeds gained: 21.54 and 21.60 dB against
+# 21.47 and 21.41, a mean of 21.57, 0.10 under the paper's IF number (results/flip-jitter-epochs).
 FLIP_JITTER_EPOCHS = 5
 # flip-small-rate: flip-small-batch's IF student (batches of 5) with Adam's peak rate
 # FLIP_SMALL_RATE instead of 1e-2. At the same peak rate batches of 5 led batch 10
