@@ -1120,11 +1120,11 @@ def _flip_epochs_cells() -> list[Cell]:
 
 def _with_setting_renamed(experiment: str, base: Cell, setting: str, value, tag: str) -> Cell:
     """``base`` with ``setting`` at ``value``, paired with it, for a setting its id already
-    names as ``-{tag}{old value}-``: the id names the new value in place of the old
-    ("-batch10-checks4-flip", not "-batch25-checks4-flip-batch10")."""
+    names as ``-{tag}{old value}``, inside the id or at its end: the id names the new value
+    in place of the old ("-batch10-checks4-flip", not "-batch25-checks4-flip-batch10")."""
     cell = _with_setting(experiment, base, setting, value, tag)
-    old = getattr(base.config, setting)
-    return dataclasses.replace(cell, cell_id=base.cell_id.replace(f"-{tag}{old:g}-", f"-{tag}{value:g}-"))
+    old = re.escape(f"-{tag}{getattr(base.config, setting):g}")
+    return dataclasses.replace(cell, cell_id=re.sub(f"{old}(?=-|$)", f"-{tag}{value:g}", base.cell_id))
 
 
 def _with_batch(experiment: str, base: Cell, batch_size: int) -> Cell:
@@ -1269,25 +1269,24 @@ def _flip_jitter_small_rate_cells() -> list[Cell]:
     return [_teacher_among([teacher], "flip-jitter-small-rate")] + paired + more
 
 
-def _flip_jitter_epochs_cells() -> list[Cell]:
-    """flip-jitter's LIF students (seeds 0 and 1) trained for :data:`FLIP_JITTER_EPOCHS`
-    epochs, each paired with its flip-jitter run; after their teacher."""
+def _flip_jitter_lif_varied(experiment: str, vary: Callable[[Cell], Cell]) -> list[Cell]:
+    """flip-jitter's LIF students (seeds 0 and 1) as ``vary`` changes them (cells of
+    ``experiment``, each paired with its flip-jitter run); after their teacher."""
     teacher, *students = _flip_jitter_cells()
-    return [_teacher_among([teacher], "flip-jitter-epochs")] + [
-        _with_setting("flip-jitter-epochs", cell, "epochs", FLIP_JITTER_EPOCHS, "epochs")
-        for cell in students if cell.config.neuron == "lif"]
+    return [_teacher_among([teacher], experiment)] + [vary(cell) for cell in students if cell.config.neuron == "lif"]
+
+
+def _flip_jitter_epochs_cells() -> list[Cell]:
+    """flip-jitter's LIF students trained for :data:`FLIP_JITTER_EPOCHS` epochs."""
+    return _flip_jitter_lif_varied("flip-jitter-epochs", lambda cell: _with_setting(
+        "flip-jitter-epochs", cell, "epochs", FLIP_JITTER_EPOCHS, "epochs"))
 
 
 def _flip_wide_jitter_cells() -> list[Cell]:
-    """flip-jitter's LIF students (seeds 0 and 1) with the output's input jittered by
-    :data:`FLIP_WIDE_JITTER` instead of :data:`FLIP_JITTER`, each paired with its
-    flip-jitter run (the id names the new amount in place of the old); after their teacher."""
-    teacher, *students = _flip_jitter_cells()
-    old, new = f"-jitter{FLIP_JITTER:g}", f"-jitter{FLIP_WIDE_JITTER:g}"
-    wider = [dataclasses.replace(_with_setting("flip-wide-jitter", cell, "output_jitter", FLIP_WIDE_JITTER, "jitter"),
-                                 cell_id=cell.cell_id.replace(old, new))
-             for cell in students if cell.config.neuron == "lif"]
-    return [_teacher_among([teacher], "flip-wide-jitter")] + wider
+    """flip-jitter's LIF students with the output's input jittered by :data:`FLIP_WIDE_JITTER`
+    instead of :data:`FLIP_JITTER` (the id names the new amount in place of the old)."""
+    return _flip_jitter_lif_varied("flip-wide-jitter", lambda cell: _with_setting_renamed(
+        "flip-wide-jitter", cell, "output_jitter", FLIP_WIDE_JITTER, "jitter"))
 
 
 def _flip_lif_small_rate_cells() -> list[Cell]:
