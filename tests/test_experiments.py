@@ -40,7 +40,7 @@ def test_every_experiment_has_its_cells():
                       "flip-lif-tau": 4, "flip-lif-small-rate": 5, "flip-clip": 3,
                       "flip-raw": 5, "flip-jitter": 5,
                       "flip-jitter-small-rate": 4, "flip-wide-jitter": 3,
-                      "flip-jitter-epochs": 3}
+                      "flip-jitter-epochs": 5}
     assert len(cells("all")) == sum(counts.values())
     for name in EXPERIMENTS:
         ids = [cell.cell_id for cell in cells(name)]
@@ -924,11 +924,12 @@ def test_flip_jitter_epochs_cells_are_flip_jitter_s_lif_students_trained_longer(
     teacher, *students = cells("flip-jitter-epochs")
     assert teacher.run_name == "ann-ceiling/fashion_mnist-ann-0.2" and teacher.config.training == "ann"
     jitter = by_id("flip-jitter")
-    assert [(cell.config.neuron, cell.config.seed) for cell in students] == [("lif", 0), ("lif", 1)]
+    assert [(cell.config.neuron, cell.config.seed, cell.config.epochs) for cell in students] == [
+        ("lif", seed, epochs) for epochs in experiments.FLIP_JITTER_EPOCHS for seed in (0, 1)]
     for cell in students:
         base = jitter[cell.paired_with.removeprefix("flip-jitter/")]
-        assert base.config.epochs < experiments.FLIP_JITTER_EPOCHS
-        assert cell.config == dataclasses.replace(base.config, epochs=experiments.FLIP_JITTER_EPOCHS)
-        assert cell.cell_id == f"{base.cell_id}-epochs{experiments.FLIP_JITTER_EPOCHS}"
+        assert base.config.epochs < cell.config.epochs
+        assert cell.config == dataclasses.replace(base.config, epochs=cell.config.epochs)
+        assert cell.cell_id == f"{base.cell_id}-epochs{cell.config.epochs}"
         assert cell.run_name == f"flip-jitter-epochs/{cell.cell_id}" and cell.paper == base.paper
         assert cell.config.teacher == f"runs/{teacher.run_name}"

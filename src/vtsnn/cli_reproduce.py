@@ -83,7 +83,7 @@ DESCRIPTION = (
     "  flip-jitter  flip-raw's students with the output's input jittered by up to 10 % in training\n"
     "  flip-jitter-small-rate  flip-jitter's IF students with batches of 5 at Adam's peak rate 5e-3\n"
     "  flip-wide-jitter  flip-jitter's LIF students with the output's input jittered by up to 20 %\n"
-    "  flip-jitter-epochs  flip-jitter's LIF students for 5 epochs instead of 3\n"
+    "  flip-jitter-epochs  flip-jitter's LIF students for 5 or 8 epochs instead of 3\n"
     "  dense-checks  mid-epoch's students with 20 validation checks an epoch instead of 4\n"
     "  all      every experiment (shared runs are trained once)\n\n"
     "examples:\n"
