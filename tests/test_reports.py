@@ -287,3 +287,19 @@ def test_a_pair_computed_on_another_machine_is_flagged():
     assert lines == ["- a ran on AMD EPYC, its paired run on Intel Xeon: their difference is not the setting's "
                      "alone: training on another CPU does not repeat a run step for step.", ""]
     assert reports._other_machine_lines([record("b", "AMD EPYC", "AMD EPYC")]) == []
+
+
+def test_a_pair_computed_with_another_thread_count_is_flagged():
+    # On one CPU, a run with 1 thread and one with 2 sum in another order and part ways.
+    def record(cell, threads, paired_threads, device="cpu"):
+        return {"cell": cell, "paired_with": f"x/{cell}", "paired_machine": "AMD EPYC",
+                "compute": {"name": "AMD EPYC", "device": device, "threads": threads},
+                "paired_threads": paired_threads}
+    assert reports.cpu_threads({"compute": {"name": "AMD EPYC", "device": "cpu", "threads": 2}}) == 2
+    assert reports.cpu_threads({"compute": {"name": "H100", "device": "cuda", "threads": 16}}) is None
+    assert reports.cpu_threads({}) is None
+    lines = reports._other_machine_lines([record("a", 1, 2), record("b", 2, 2), record("c", 1, None),
+                                          record("d", 1, 2, device="cuda")])
+    assert lines == ["- a ran with 1 thread, its paired run with 2 threads on the same CPU: their difference is "
+                     "not the setting's alone: sums split among other threads round otherwise, so training does "
+                     "not repeat a run step for step.", ""]

@@ -59,6 +59,7 @@ def _paired_fields(paired_with: str, out_root: Path) -> dict:
     scores = epoch_scores(out_root / experiment / CURVES / f"{cell_id}.jsonl")
     return {"paired_with": paired_with, "paired_psnr": pair.get("psnr"),
             "paired_scored_epoch": averaged_scored_epoch(pair), "paired_machine": machine_name(pair),
+            "paired_threads": cpu_threads(pair),
             "paired_epoch_psnr": {epoch: test for epoch, test, _ in scores}}
 
 
@@ -530,16 +531,37 @@ def machine_name(record: dict) -> str | None:
     return None if name in ARCHITECTURE_NAMES else name
 
 
+def cpu_threads(record: dict) -> int | None:
+    """How many threads a result computed on the CPU used, if it says."""
+    compute = record.get("compute")
+    if not isinstance(compute, dict) or compute.get("device") != "cpu":
+        return None
+    return compute.get("threads")
+
+
 def _other_machine_lines(paired: list[dict]) -> list[str]:
-    """A line per cell whose pair was computed on another machine. On one CPU a cell
-    repeats its pair's training step for step up to its setting; across CPUs the
-    arithmetic differs, and with it the whole course of training, as with another seed."""
-    crossed = [r for r in paired if machine_name(r) and r.get("paired_machine")
-               and machine_name(r) != r["paired_machine"]]
-    lines = [f"- {r['cell']} ran on {machine_name(r)}, its paired run on {r['paired_machine']}: their "
-             "difference is not the setting's alone: training on another CPU does not repeat a run step for step."
-             for r in crossed]
+    """A line per cell whose pair was computed on another machine, or on the same CPU with
+    another number of threads. On one CPU with as many threads a cell repeats its pair's
+    training step for step up to its setting; otherwise the arithmetic differs (another
+    processor, or sums split another way among threads), and with it the whole course of
+    training, as with another seed."""
+    lines = []
+    for r in paired:
+        mine, theirs = machine_name(r), r.get("paired_machine")
+        if mine and theirs and mine != theirs:
+            lines.append(f"- {r['cell']} ran on {mine}, its paired run on {theirs}: their difference is not the "
+                         "setting's alone: training on another CPU does not repeat a run step for step.")
+        elif mine and mine == theirs and None not in (cpu_threads(r), r.get("paired_threads")) \
+                and cpu_threads(r) != r["paired_threads"]:
+            lines.append(f"- {r['cell']} ran with {_threads_text(cpu_threads(r))}, its paired run with "
+                         f"{_threads_text(r['paired_threads'])} on the same CPU: their difference is not the "
+                         "setting's alone: sums split among other threads round otherwise, so training does not "
+                         "repeat a run step for step.")
     return lines + ([""] if lines else [])
+
+
+def _threads_text(threads: int) -> str:
+    return f"{threads} thread{'' if threads == 1 else 's'}"
 
 
 def _epoch_text(scores: dict[int, float], epoch: int, scored: int | None) -> str:
