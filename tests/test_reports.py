@@ -282,11 +282,11 @@ def test_a_pair_computed_on_another_machine_is_flagged():
     assert reports.machine_name({"compute": {"name": "AMD EPYC"}}) == "AMD EPYC"
     assert reports.machine_name({}) is None
     assert reports.machine_name({"compute": {"name": "x86_64"}}) is None     # the architecture, not the model
-    lines = reports._other_machine_lines([record("a", "AMD EPYC", "Intel Xeon"), record("b", "AMD EPYC", "AMD EPYC"),
+    lines = reports._other_arithmetic_lines([record("a", "AMD EPYC", "Intel Xeon"), record("b", "AMD EPYC", "AMD EPYC"),
                                           record("c", None, "Intel Xeon"), record("d", "AMD EPYC", None)])
     assert lines == ["- a ran on AMD EPYC, its paired run on Intel Xeon: their difference is not the setting's "
                      "alone: training on another CPU does not repeat a run step for step.", ""]
-    assert reports._other_machine_lines([record("b", "AMD EPYC", "AMD EPYC")]) == []
+    assert reports._other_arithmetic_lines([record("b", "AMD EPYC", "AMD EPYC")]) == []
 
 
 def test_a_pair_computed_with_another_thread_count_is_flagged():
@@ -298,7 +298,7 @@ def test_a_pair_computed_with_another_thread_count_is_flagged():
     assert reports.cpu_threads({"compute": {"name": "AMD EPYC", "device": "cpu", "threads": 2}}) == 2
     assert reports.cpu_threads({"compute": {"name": "H100", "device": "cuda", "threads": 16}}) is None
     assert reports.cpu_threads({}) is None
-    lines = reports._other_machine_lines([record("a", 1, 2), record("b", 2, 2), record("c", 1, None),
+    lines = reports._other_arithmetic_lines([record("a", 1, 2), record("b", 2, 2), record("c", 1, None),
                                           record("d", 1, 2, device="cuda")])
     assert lines == ["- a ran with 1 thread, its paired run with 2 threads on the same CPU: their difference is "
                      "not the setting's alone: sums split among other threads round otherwise, so training does "

@@ -516,7 +516,7 @@ def _paired_section(records: list[dict], curves_folder: Path | None) -> list[str
             for epoch in sorted({*mine, *theirs_by_epoch}))
         lines.append(f"| {record['cell']} | {record['paired_with']} | {number_text(ours)} | "
                      f"{number_text(theirs)} | {difference} | {by_epoch or '–'} |")
-    return lines + [""] + _other_machine_lines(paired)
+    return lines + [""] + _other_arithmetic_lines(paired)
 
 
 # What platform.machine() gives where a record's model name could not be read (records
@@ -539,25 +539,30 @@ def cpu_threads(record: dict) -> int | None:
     return compute.get("threads")
 
 
-def _other_machine_lines(paired: list[dict]) -> list[str]:
-    """A line per cell whose pair was computed on another machine, or on the same CPU with
-    another number of threads. On one CPU with as many threads a cell repeats its pair's
-    training step for step up to its setting; otherwise the arithmetic differs (another
-    processor, or sums split another way among threads), and with it the whole course of
-    training, as with another seed."""
-    lines = []
-    for r in paired:
-        mine, theirs = machine_name(r), r.get("paired_machine")
-        if mine and theirs and mine != theirs:
-            lines.append(f"- {r['cell']} ran on {mine}, its paired run on {theirs}: their difference is not the "
-                         "setting's alone: training on another CPU does not repeat a run step for step.")
-        elif mine and mine == theirs and None not in (cpu_threads(r), r.get("paired_threads")) \
-                and cpu_threads(r) != r["paired_threads"]:
-            lines.append(f"- {r['cell']} ran with {_threads_text(cpu_threads(r))}, its paired run with "
-                         f"{_threads_text(r['paired_threads'])} on the same CPU: their difference is not the "
-                         "setting's alone: sums split among other threads round otherwise, so training does not "
-                         "repeat a run step for step.")
+def _other_arithmetic_lines(paired: list[dict]) -> list[str]:
+    """A line per cell whose pair was computed in other arithmetic: on another machine, or
+    on the same CPU with another number of threads. On one CPU with as many threads a cell
+    repeats its pair's training step for step up to its setting; otherwise the roundings
+    differ, and with them the whole course of training, as with another seed."""
+    lines = [f"- {r['cell']} {reason}" for r in paired if (reason := _other_arithmetic(r))]
     return lines + ([""] if lines else [])
+
+
+def _other_arithmetic(record: dict) -> str | None:
+    """How a paired cell's arithmetic differed from its pair's, or None where it did not
+    (or where a record does not say)."""
+    mine, theirs = machine_name(record), record.get("paired_machine")
+    if not (mine and theirs):
+        return None
+    if mine != theirs:
+        return (f"ran on {mine}, its paired run on {theirs}: their difference is not the setting's alone: "
+                "training on another CPU does not repeat a run step for step.")
+    threads, paired_threads = cpu_threads(record), record.get("paired_threads")
+    if threads and paired_threads and threads != paired_threads:
+        return (f"ran with {_threads_text(threads)}, its paired run with {_threads_text(paired_threads)} on the "
+                "same CPU: their difference is not the setting's alone: sums split among other threads round "
+                "otherwise, so training does not repeat a run step for step.")
+    return None
 
 
 def _threads_text(threads: int) -> str:
