@@ -13,7 +13,7 @@ import pytest
 
 from vtsnn import experiments, reproduce
 from vtsnn.experiments import (EXPERIMENTS, cells, parse_overrides, parse_shard, parse_subset, shard_cells,
-                               without_seed_suffix)
+                               without_seed_part)
 
 
 def by_id(name: str) -> dict:
@@ -371,7 +371,7 @@ def test_residual_targets_fp32_cells_are_cifar10_if_with_the_targets_alone_with_
     assert fp32_seed1.cell_id == "cifar10-if-0.2-residual-fp32-seed1"
     assert fp32_seed1.config == dataclasses.replace(fp32.config, seed=1)
     assert fp32_seed1.labels == {**fp32.labels, "seed": 1} and fp32_seed1.paper == fp32.paper
-    assert without_seed_suffix(fp32_seed1.cell_id) == fp32.cell_id
+    assert without_seed_part(fp32_seed1.cell_id) == fp32.cell_id
     assert fp32_seed2.cell_id == "cifar10-if-0.2-residual-fp32-seed2"
     assert fp32_seed2.config == dataclasses.replace(fp32.config, seed=2) and fp32_seed2.paper == fp32.paper
     assert {cell.labels["precision"] for cell in bf16_cells} == {"bf16"}
@@ -504,7 +504,7 @@ def test_residual_tau_cells_are_residual_targets_lif_cells_with_a_longer_memory(
     assert [cell.cell_id for cell in seeded] == [f"{cell_id}-seed{seed}" for cell_id, seeds in
                                                  experiments.RESIDUAL_TAU_SEEDED.items() for seed in seeds]
     for cell in seeded:
-        twin = twins[experiments.without_seed_suffix(cell.cell_id)]
+        twin = twins[experiments.without_seed_part(cell.cell_id)]
         assert cell.config == dataclasses.replace(twin.config, seed=cell.config.seed) and cell.paired_with == ""
     for cell in longer:
         twin = residual[cell.paired_with.removeprefix("residual-targets/")]
@@ -575,7 +575,7 @@ def test_batch_size_repeats_the_chosen_if_student_with_other_seeds_beside_distil
     assert [cell.cell_id for cell in seeded] == [f"{cell_id}-seed{seed}" for cell_id, seeds in
                                                  experiments.BATCH_SIZE_SEEDED.items() for seed in seeds]
     for cell in seeded:
-        seed0 = batch[experiments.without_seed_suffix(cell.cell_id)]
+        seed0 = batch[experiments.without_seed_part(cell.cell_id)]
         assert cell.config == dataclasses.replace(seed0.config, seed=cell.config.seed)
         assert cell.paired_with == f"{seed0.paired_with}-seed{cell.config.seed}"
         assert cell.paired_with.removeprefix("distill/") in by_id("distill")
@@ -836,7 +836,7 @@ def test_tau_gain_cells_are_residual_tau_s_tau_2_cells_firing_at_initialization(
         twin = twins[cell.paired_with.removeprefix("residual-tau/")]
         assert twin.config.tau == cell.config.tau == 2.0 and twin.config.seed == cell.config.seed
         assert cell.config == dataclasses.replace(twin.config, init_gain=4.0)
-        without_seed = experiments.without_seed_suffix
+        without_seed = experiments.without_seed_part
         assert without_seed(cell.cell_id) == f"{without_seed(twin.cell_id)}-gain4" and cell.paper == twin.paper
         assert cell.run_name == f"tau-gain/{cell.cell_id}"
 

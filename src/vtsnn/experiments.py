@@ -700,14 +700,10 @@ def _other_seeds(cells: list[Cell], seeded: dict[str, tuple[int, ...]]) -> list[
             for cell_id, seeds in seeded.items() for seed in seeds]
 
 
-def without_seed_suffix(cell_id: str) -> str:
-    """The id of the configuration a cell of :func:`_with_seed` (or of ``seeds``) repeats."""
-    return re.sub(r"-seed\d+$", "", cell_id)
-
-
 def without_seed_part(cell_id: str) -> str:
-    """``cell_id`` without its ``-seedN`` part, at its end or inside it: a cell built from a
-    seeded cell names the seed before its own setting ("...-seed1-jitter0.1")."""
+    """The id of the configuration a seeded cell repeats: ``cell_id`` without its ``-seedN``
+    part, at its end (a cell of :func:`_with_seed`) or inside it (a cell built from a
+    seeded cell names the seed before its own setting: "...-seed1-jitter0.1")."""
     return re.sub(r"-seed\d+(?=-|$)", "", cell_id)
 
 
